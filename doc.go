@@ -1,0 +1,2 @@
+// Package durable is a runtime for Durable Objects in Go.
+package durable

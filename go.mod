@@ -1,0 +1,3 @@
+module github.com/durableobjects/durable
+
+go 1.26.0
