@@ -1,0 +1,163 @@
+package durable
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/durableobjects/durable/internal/alarm"
+)
+
+// Alarm retry policy: a failing handler runs again after 2 s, 4 s, 8 s …
+// (plus up to 25 % jitter), at most AlarmMaxRetries times.
+const (
+	AlarmMaxRetries   = 6
+	AlarmRetryInitial = 2 * time.Second
+)
+
+func alarmBackoff(retry int64) time.Duration {
+	d := AlarmRetryInitial << min(retry, 9)
+	return d + time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+// fireAlarm is called by the scheduler when k's index entry, at, comes due.
+func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
+	ns, ok := rt.Namespace(k.NS)
+	if !ok {
+		// The class is not registered in this process: leave the entry for
+		// a process that has it (it stays in flight until restart).
+		rt.Logger.Warn("alarm for an unregistered class", "class", k.NS)
+		return
+	}
+	o, err := rt.lookup(ns, k.ID)
+	if err != nil {
+		rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+		return
+	}
+	run := &alarmRun{firedAt: at}
+	done, err := o.submit(context.Background(), true, run.run)
+	if err != nil {
+		rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+		return
+	}
+	go func() {
+		err := <-done
+		if err == nil {
+			rt.sched.Done(k, at, run.next)
+			o.indexedAt.Store(0)
+			return
+		}
+		// The event failed as a whole (a panic, a failed commit): record the
+		// failure as a retry in an event of its own.
+		rt.Logger.Warn("alarm handler failed", "class", k.NS, "err", err)
+		retry := &alarmRun{firedAt: at, orig: run.orig, origRetry: run.origRetry, read: run.read}
+		done, err := o.submit(context.Background(), true, retry.recordFailure)
+		if err == nil {
+			err = <-done
+		}
+		if err != nil {
+			retry.next = rt.Clock.Now().Add(AlarmRetryInitial).UnixMilli()
+		}
+		rt.sched.Done(k, at, retry.next)
+		o.indexedAt.Store(0)
+	}()
+}
+
+// alarmRun is one delivery of an object's alarm.
+type alarmRun struct {
+	firedAt   int64
+	read      bool  // orig and origRetry were read
+	orig      int64 // the stored alarm time that fired
+	origRetry int64 // failed runs before this one
+	next      int64 // the alarm time after the run (0: none)
+}
+
+// run runs in the object's gate.
+func (r *alarmRun) run(ctx context.Context, o *object) {
+	st := o.store
+	at, ok, err := st.MetaInt(metaAlarm)
+	if err != nil {
+		panic(errAbort(err))
+	}
+	now := o.rt.Clock.Now().UnixMilli()
+	if !ok || at > now {
+		if ok {
+			r.next = at
+		}
+		return // nothing due: the index was early
+	}
+	retry, _, err := st.MetaInt(metaAlarmRetry)
+	if err != nil {
+		panic(errAbort(err))
+	}
+	r.read, r.orig, r.origRetry = true, at, retry
+	h, ok := o.inst.(Alarmer)
+	if !ok {
+		o.state.Logger().Error("alarm dropped: object has no Alarm method")
+		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
+			panic(errAbort(err))
+		}
+		return
+	}
+	// The running alarm reads as deleted; if the handler sets another, that
+	// one replaces any retry.
+	if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
+		panic(errAbort(err))
+	}
+	o.rt.stats.alarmRuns.Add(1)
+	herr := h.Alarm(ctx, AlarmInfo{RetryCount: int(retry), IsRetry: retry > 0})
+	if herr != nil {
+		o.state.Logger().Warn("alarm handler failed", "retry", retry, "err", herr)
+		r.recordFailure(ctx, o)
+		return
+	}
+	next, ok, err := st.MetaInt(metaAlarm)
+	if err != nil {
+		panic(errAbort(err))
+	}
+	if ok {
+		r.next = next
+	}
+}
+
+// recordFailure schedules the retry of a failed run, unless the handler set
+// a new alarm, or gives up after AlarmMaxRetries.
+func (r *alarmRun) recordFailure(_ context.Context, o *object) {
+	st := o.store
+	cur, ok, err := st.MetaInt(metaAlarm)
+	if err != nil {
+		panic(errAbort(err))
+	}
+	if !r.read {
+		// The run failed before it read anything: the alarm is as it was.
+		if !ok {
+			return
+		}
+		retry, _, err := st.MetaInt(metaAlarmRetry)
+		if err != nil {
+			panic(errAbort(err))
+		}
+		r.read, r.orig, r.origRetry = true, cur, retry
+	}
+	if ok && cur != r.orig {
+		r.next = cur // the handler set a new alarm: it replaces the retry
+		return
+	}
+	if r.origRetry >= AlarmMaxRetries {
+		o.rt.stats.alarmFailures.Add(1)
+		o.state.Logger().Error("alarm abandoned", "retries", r.origRetry)
+		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
+			panic(errAbort(err))
+		}
+		r.next = 0
+		return
+	}
+	o.rt.stats.alarmRetries.Add(1)
+	r.next = o.rt.Clock.Now().Add(alarmBackoff(r.origRetry)).UnixMilli()
+	if err := st.SetMetaInt(metaAlarm, r.next); err != nil {
+		panic(errAbort(err))
+	}
+	if err := st.SetMetaInt(metaAlarmRetry, r.origRetry+1); err != nil {
+		panic(errAbort(err))
+	}
+}

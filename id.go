@@ -1,0 +1,83 @@
+package durable
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+)
+
+// ID identifies one object of one namespace: 32 bytes, written as 64
+// lowercase hex digits. The first half is derived from a name (IDFromName)
+// or random (NewUniqueID); the second half is a MAC of the first, keyed by
+// the namespace and the data directory's secret, so IDs cannot be forged
+// and an ID of one namespace is refused by another.
+type ID struct {
+	raw  [32]byte
+	ns   *Namespace
+	name string
+}
+
+// String returns the ID as 64 lowercase hex digits.
+func (id ID) String() string { return hex.EncodeToString(id.raw[:]) }
+
+// Name returns the name the ID was made from, or "" for a unique ID or one
+// parsed from a string.
+func (id ID) Name() string { return id.name }
+
+// Equal reports whether two IDs name the same object.
+func (id ID) Equal(other ID) bool { return id.raw == other.raw && id.ns == other.ns }
+
+// IsZero reports whether id is the zero ID, which names no object.
+func (id ID) IsZero() bool { return id.ns == nil }
+
+func (ns *Namespace) mac(first []byte) []byte {
+	m := hmac.New(sha256.New, ns.key)
+	m.Write([]byte("mac:"))
+	m.Write(first)
+	return m.Sum(nil)[:16]
+}
+
+func (ns *Namespace) makeID(first []byte, name string) ID {
+	id := ID{ns: ns, name: name}
+	copy(id.raw[:16], first)
+	copy(id.raw[16:], ns.mac(first))
+	return id
+}
+
+// IDFromName returns the ID of the object called name. The same name gives
+// the same ID in the same namespace and data directory, every time.
+func (ns *Namespace) IDFromName(name string) ID {
+	m := hmac.New(sha256.New, ns.key)
+	m.Write([]byte("name:"))
+	m.Write([]byte(name))
+	return ns.makeID(m.Sum(nil)[:16], name)
+}
+
+// NewUniqueID returns a new random ID; no other call returns it again.
+func (ns *Namespace) NewUniqueID() ID {
+	var first [16]byte
+	rand.Read(first[:])
+	return ns.makeID(first[:], "")
+}
+
+// IDFromString parses an ID made by this namespace. It fails with
+// ErrInvalidID unless s is 64 lowercase hex digits carrying this
+// namespace's MAC.
+func (ns *Namespace) IDFromString(s string) (ID, error) {
+	if len(s) != 64 {
+		return ID{}, fmt.Errorf("%w: want 64 hex digits, got %d characters", ErrInvalidID, len(s))
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return ID{}, fmt.Errorf("%w: character %d is not a lowercase hex digit", ErrInvalidID, i)
+		}
+	}
+	var raw [32]byte
+	hex.Decode(raw[:], []byte(s))
+	if !hmac.Equal(raw[16:], ns.mac(raw[:16])) {
+		return ID{}, fmt.Errorf("%w: not made by namespace %q", ErrInvalidID, ns.name)
+	}
+	return ID{raw: raw, ns: ns}, nil
+}

@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// reservedPrefix marks the internal tables; user SQL cannot reach them.
+const reservedPrefix = "_durable_"
+
+// allowedPragmas are the PRAGMAs user SQL may run, with the arguments they
+// accept (Cloudflare's allowlist).
+var allowedPragmas = map[string]pragmaRule{
+	"data_version":              noArg,
+	"page_size":                 noArg,
+	"page_count":                noArg,
+	"case_sensitive_like":       anyArg,
+	"foreign_keys":              anyArg,
+	"defer_foreign_keys":        anyArg,
+	"ignore_check_constraints":  anyArg,
+	"legacy_alter_table":        anyArg,
+	"recursive_triggers":        anyArg,
+	"reverse_unordered_selects": anyArg,
+	"foreign_key_check":         tableArg,
+	"foreign_key_list":          tableArg,
+	"index_info":                tableArg,
+	"index_list":                tableArg,
+	"index_xinfo":               tableArg,
+	"table_info":                tableArg,
+	"table_xinfo":               tableArg,
+	"table_list":                tableArg,
+	"quick_check":               anyArg,
+	"optimize":                  anyArg,
+}
+
+type pragmaRule int
+
+const (
+	noArg    pragmaRule = iota // read only, no argument
+	anyArg                     // any argument
+	tableArg                   // argument names a schema object, not a reserved one
+)
+
+// authorizer checks user statements at prepare time. Internal statements
+// run with it switched off.
+type authorizer struct {
+	user   bool   // checking a user statement
+	denied string // why the last user statement was denied
+	ddl    bool   // the user statement creates or alters schema objects
+}
+
+func (a *authorizer) install(c *sqlite3.Conn) error {
+	return c.SetAuthorizer(a.check)
+}
+
+func isReserved(name string) bool {
+	return len(name) >= len(reservedPrefix) && strings.EqualFold(name[:len(reservedPrefix)], reservedPrefix)
+}
+
+func (a *authorizer) deny(format string, args ...any) sqlite3.AuthorizerReturnCode {
+	if a.denied == "" {
+		a.denied = fmt.Sprintf(format, args...)
+	}
+	return sqlite3.AUTH_DENY
+}
+
+func (a *authorizer) check(action sqlite3.AuthorizerActionCode, name3, name4, schema, inner string) sqlite3.AuthorizerReturnCode {
+	if !a.user {
+		return sqlite3.AUTH_OK
+	}
+	switch action {
+	case sqlite3.AUTH_TRANSACTION, sqlite3.AUTH_SAVEPOINT:
+		return a.deny("BEGIN, COMMIT, ROLLBACK and SAVEPOINT are not allowed: every event is a transaction already; use Storage.Transaction for a nested one")
+	case sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH:
+		return a.deny("ATTACH and DETACH are not allowed: an object reaches only its own database")
+	case sqlite3.AUTH_PRAGMA:
+		return a.checkPragma(strings.ToLower(name3), name4)
+	case sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TRIGGER,
+		sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_ALTER_TABLE,
+		sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TABLE,
+		sqlite3.AUTH_CREATE_TEMP_TRIGGER, sqlite3.AUTH_CREATE_TEMP_VIEW:
+		a.ddl = true
+	case sqlite3.AUTH_FUNCTION:
+		switch strings.ToLower(name4) {
+		case "sqlite_version", "sqlite_source_id", "sqlite_compileoption_get",
+			"sqlite_compileoption_used", "load_extension":
+			return a.deny("function %s is not allowed", name4)
+		}
+		return sqlite3.AUTH_OK
+	}
+	for _, n := range [...]string{name3, name4} {
+		if isReserved(n) {
+			return a.deny("%q is an internal table: use the KV API", n)
+		}
+	}
+	return sqlite3.AUTH_OK
+}
+
+func (a *authorizer) checkPragma(name, arg string) sqlite3.AuthorizerReturnCode {
+	rule, ok := allowedPragmas[name]
+	if !ok {
+		return a.deny("PRAGMA %s is not allowed", name)
+	}
+	switch rule {
+	case noArg:
+		if arg != "" {
+			return a.deny("PRAGMA %s cannot be set", name)
+		}
+	case tableArg:
+		if isReserved(arg) {
+			return a.deny("%q is an internal table", arg)
+		}
+	}
+	return sqlite3.AUTH_OK
+}

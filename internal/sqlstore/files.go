@@ -1,0 +1,96 @@
+package sqlstore
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// DirCache creates directories once and remembers them, and records which
+// it created, so their entries can be made durable with the next sync.
+type DirCache struct {
+	known   sync.Map // dir -> struct{}
+	mu      sync.Mutex
+	created []string
+}
+
+// MkdirAll creates dir and its parents if they are not known to exist.
+func (d *DirCache) MkdirAll(dir string) error {
+	if _, ok := d.known.Load(dir); ok {
+		return nil
+	}
+	var missing []string
+	for p := dir; ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	if len(missing) > 0 {
+		d.mu.Lock()
+		d.created = append(d.created, missing...)
+		d.mu.Unlock()
+	}
+	d.known.Store(dir, struct{}{})
+	return nil
+}
+
+// TakeCreated returns the directories created since the last call.
+func (d *DirCache) TakeCreated() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.created
+	d.created = nil
+	return c
+}
+
+// schema is the internal schema of every object database. Both tables are
+// WITHOUT ROWID so the only schema objects with the reserved prefix are
+// these two (the authorizer's post-check relies on it).
+const schema = `
+CREATE TABLE _durable_kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE _durable_meta (key TEXT PRIMARY KEY, value ANY) WITHOUT ROWID;
+`
+
+// reservedObjects is how many schema objects carry the reserved prefix in a
+// database made from the template.
+const reservedObjects = 2
+
+// NewTemplate builds the bytes of an empty object database in WAL mode, by
+// creating one in dir and reading it back. Copying these bytes is how new
+// objects are created: far cheaper than building a database per object.
+func NewTemplate(dir string) ([]byte, error) {
+	f, err := os.CreateTemp(dir, ".template-*.sqlite")
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	path := f.Name()
+	f.Close()
+	defer os.Remove(path)
+	defer os.Remove(path + "-wal")
+	c, err := sqlite3.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	err = c.Exec("PRAGMA page_size=4096; PRAGMA journal_mode=WAL;" + schema)
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,182 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/durableobjects/durable/internal/actor"
+	"github.com/durableobjects/durable/internal/alarm"
+	"github.com/durableobjects/durable/internal/barrier"
+	"github.com/durableobjects/durable/internal/sqlstore"
+)
+
+// object is one object in memory: its executor, its storage, and (while
+// activated) its instance. It implements actor.Host; those methods run only
+// on the goroutine holding the object's input gate.
+type object struct {
+	rt    *Runtime
+	ns    *Namespace
+	raw   [32]byte
+	name  atomic.Pointer[string] // the name the ID was made from, when known
+	actor *actor.Actor
+	store *sqlstore.Store
+
+	// Gate-owned.
+	inst      any
+	state     *State
+	walFresh  bool // the WAL file may be new: sync its directory entry too
+	alarmKey  alarm.Key
+	indexedAt atomic.Int64 // the alarm index entry we know of; 0 unknown
+
+	lastUsed atomic.Int64 // Clock nanoseconds of the last event
+	dead     atomic.Bool  // evicted; look the object up again
+	gone     chan struct{}
+	storage  Storage
+}
+
+func newObject(rt *Runtime, ns *Namespace, raw [32]byte) *object {
+	o := &object{rt: rt, ns: ns, raw: raw, gone: make(chan struct{})}
+	o.store = sqlstore.New(&rt.storeCfg, objectPath(rt.Dir, ns.name, raw))
+	o.actor = actor.New(o, &rt.actorCfg)
+	o.alarmKey = alarm.Key{NS: ns.name, ID: raw}
+	o.storage.o = o
+	o.walFresh = true
+	o.touch()
+	return o
+}
+
+func (o *object) touch() { o.lastUsed.Store(o.rt.Clock.Now().UnixNano()) }
+
+func (o *object) id() ID {
+	id := ID{raw: o.raw, ns: o.ns}
+	if n := o.name.Load(); n != nil {
+		id.name = *n
+	}
+	return id
+}
+
+// Activate implements actor.Host: it runs the constructor.
+func (o *object) Activate(ctx context.Context) error {
+	st := &State{o: o, id: o.id()}
+	o.state = st
+	inst := o.ns.ctor(st)
+	if st.initErr != nil {
+		return st.initErr
+	}
+	o.inst = inst
+	o.rt.stats.activations.Add(1)
+	return o.reconcileAlarm()
+}
+
+// reconcileAlarm makes sure the alarm index knows the object's alarm. The
+// index is written before the object commits, so it is only ever missing
+// an alarm if a crash tore the two apart; checking at activation bounds that.
+func (o *object) reconcileAlarm() error {
+	if o.indexedAt.Load() != 0 {
+		return nil
+	}
+	if ok, err := o.store.Exists(); err != nil || !ok {
+		return err
+	}
+	at, ok, err := o.store.MetaInt(metaAlarm)
+	if err != nil || !ok {
+		return err
+	}
+	return o.indexAlarm(at)
+}
+
+// indexAlarm moves the object's index entry to at or earlier.
+func (o *object) indexAlarm(at int64) error {
+	if cur := o.indexedAt.Load(); cur != 0 && cur <= at {
+		return nil
+	}
+	if err := o.rt.sched.Set(o.alarmKey, at); err != nil {
+		return err
+	}
+	o.indexedAt.Store(at)
+	return nil
+}
+
+// Reset implements actor.Host.
+func (o *object) Reset() {
+	if o.state != nil {
+		o.state.stale.Store(true)
+	}
+	o.inst, o.state = nil, nil
+}
+
+// BeginTurn implements actor.Host.
+func (o *object) BeginTurn() { o.store.BeginTurn() }
+
+// EndTurn implements actor.Host.
+func (o *object) EndTurn(keep bool) error { return o.store.EndTurn(keep) }
+
+// Commit implements actor.Host.
+func (o *object) Commit() (bool, []string, error) {
+	wrote, err := o.store.CommitBatch()
+	if err != nil || !wrote || o.rt.barrier == nil || o.rt.barrier.Method() != barrier.Fdatasync {
+		return wrote, nil, err
+	}
+	// fdatasync needs the files by name: the WAL, and after a create or a
+	// reopen (the WAL is new then) the directory entries as well.
+	path := o.store.Path()
+	files := []string{path + "-wal"}
+	if o.store.TakeCreated() {
+		files = append(files, path)
+	}
+	if o.walFresh {
+		files = append(files, filepath.Dir(path))
+		o.walFresh = false
+	}
+	for _, d := range o.rt.storeCfg.Dirs.TakeCreated() {
+		files = append(files, filepath.Dir(d))
+	}
+	return wrote, files, nil
+}
+
+// Rollback implements actor.Host. A store broken by an I/O error is closed;
+// the next event reopens it from what was committed.
+func (o *object) Rollback() {
+	o.store.RollbackBatch()
+	if err := o.store.Err(); err != nil {
+		o.rt.Logger.Error("object storage failed; reopening", "class", o.ns.name, "id", o.id().String(), "err", err)
+		o.store.Close()
+		o.store = sqlstore.New(&o.rt.storeCfg, o.store.Path())
+		o.walFresh = true
+	}
+}
+
+// close releases the object's database; the actor is dead by then.
+func (o *object) close() error {
+	return o.store.Close()
+}
+
+// submit queues run as an event and returns the channel its outcome
+// arrives on once the output gate lets it go.
+func (o *object) submit(ctx context.Context, internal bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
+	done := make(chan error, 1)
+	ev := &actor.Event{Ctx: ctx, Internal: internal, Done: func(err error) { done <- err }}
+	ev.Run = func(ctx context.Context) {
+		run(context.WithValue(ctx, eventKey{}, &eventInfo{o: o, ev: ev}), o)
+	}
+	if err := o.actor.Enqueue(ev); err != nil {
+		if errors.Is(err, ErrOverloaded) {
+			o.rt.stats.overloaded.Add(1)
+		}
+		return nil, err
+	}
+	o.touch()
+	o.rt.stats.events.Add(1)
+	return done, nil
+}
+
+// eventKey marks a handler's context with the event it serves, so a call
+// back into the same object while holding the gate is caught.
+type eventKey struct{}
+
+type eventInfo struct {
+	o  *object
+	ev *actor.Event
+}

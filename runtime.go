@@ -1,0 +1,423 @@
+package durable
+
+import (
+	"cmp"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/durableobjects/durable/internal/actor"
+	"github.com/durableobjects/durable/internal/alarm"
+	"github.com/durableobjects/durable/internal/barrier"
+	"github.com/durableobjects/durable/internal/node"
+	"github.com/durableobjects/durable/internal/sqlstore"
+)
+
+// Defaults of the Runtime's tunables.
+const (
+	DefaultIdleTimeout    = 10 * time.Second
+	DefaultMaxActive      = 10_000 // ~325 KiB of SQLite memory each while open
+	DefaultMaxQueue       = 1_000
+	DefaultMaxBatch       = 256
+	DefaultMaxRequestBody = 32 << 20
+)
+
+// Durability selects how a commit is made durable before its results leave.
+type Durability int
+
+const (
+	// DurabilityBarrier commits to the WAL without fsync and makes every
+	// object's pending commits durable in one node-level sync round (the
+	// default; see doc.go).
+	DurabilityBarrier Durability = iota
+	// DurabilityPerCommit fsyncs every commit of every object on its own
+	// (synchronous=FULL): the simple design, capped by the disk's fsync rate.
+	DurabilityPerCommit
+)
+
+// SyncMethod selects how a barrier round syncs.
+type SyncMethod = barrier.Method
+
+// Sync methods of the durability barrier.
+const (
+	SyncSyncfs    = barrier.Syncfs
+	SyncFdatasync = barrier.Fdatasync
+)
+
+// Runtime runs objects. Set its fields, register classes, then Open.
+// Fields must not change after Open.
+type Runtime struct {
+	// Dir is the data directory. Required.
+	Dir string
+	// Clock is the source of time; SystemClock if nil.
+	Clock Clock
+	// Logger receives the runtime's logs; slog.DiscardHandler if nil.
+	Logger *slog.Logger
+	// IdleTimeout is how long an object stays in memory with no work.
+	IdleTimeout time.Duration
+	// MaxActive caps the objects in memory; past it the least recently used
+	// idle ones are evicted early.
+	MaxActive int
+	// MaxQueue bounds each object's queue; past it calls fail fast with
+	// ErrOverloaded.
+	MaxQueue int
+	// MaxBatch bounds how many queued events commit together.
+	MaxBatch int
+	// MaxRequestBody bounds Fetch request and response bodies.
+	MaxRequestBody int64
+	// Durability and SyncMethod choose how commits are made durable.
+	Durability Durability
+	SyncMethod SyncMethod
+
+	mu         sync.RWMutex
+	classes    map[string]*Namespace
+	objects    map[objectKey]*object
+	opened     bool
+	closing    bool
+	node       *node.DB
+	barrier    *barrier.Barrier
+	sched      *alarm.Scheduler
+	storeCfg   sqlstore.Config
+	actorCfg   actor.Config
+	janitor    Timer
+	janitorRun sync.Mutex
+	evictions  chan struct{}
+	wg         sync.WaitGroup
+	stats      stats
+}
+
+type objectKey struct {
+	ns string
+	id [32]byte
+}
+
+// NewRuntime returns a runtime storing its objects under dir, with the
+// default settings.
+func NewRuntime(dir string) *Runtime {
+	return &Runtime{Dir: dir}
+}
+
+var classNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Constructor makes the in-memory instance of an object. It runs before the
+// object's first event after every activation (first use, eviction, reset).
+type Constructor func(st *State) any
+
+// Register adds a class of objects and returns its namespace. The name (1-64
+// of A-Z a-z 0-9 _ -) names the class's directory. Register before Open.
+func (rt *Runtime) Register(class string, ctor Constructor) (*Namespace, error) {
+	if !classNameRE.MatchString(class) {
+		return nil, fmt.Errorf("durable: invalid class name %q: want 1-64 of A-Z a-z 0-9 _ -", class)
+	}
+	if ctor == nil {
+		return nil, errors.New("durable: nil constructor")
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.opened {
+		return nil, fmt.Errorf("durable: register %q: runtime already open", class)
+	}
+	if rt.classes == nil {
+		rt.classes = map[string]*Namespace{}
+	}
+	if _, dup := rt.classes[class]; dup {
+		return nil, fmt.Errorf("durable: class %q registered twice", class)
+	}
+	ns := &Namespace{rt: rt, name: class, ctor: ctor}
+	rt.classes[class] = ns
+	return ns, nil
+}
+
+// Namespace returns the namespace of a registered class.
+func (rt *Runtime) Namespace(class string) (*Namespace, bool) {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	ns, ok := rt.classes[class]
+	return ns, ok
+}
+
+// Open starts the runtime: it locks the data directory (a second runtime on
+// the same directory fails with an error naming it), loads the directory's
+// secret, and starts the alarm loop, so alarms that came due while nothing
+// ran fire now.
+func (rt *Runtime) Open() error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.opened {
+		return errors.New("durable: runtime already open")
+	}
+	if rt.Dir == "" {
+		return errors.New("durable: Runtime.Dir is required")
+	}
+	rt.setDefaults()
+	nd, err := node.Open(rt.Dir, rt.Durability == DurabilityPerCommit)
+	if err != nil {
+		return fmt.Errorf("durable: %w", err)
+	}
+	template, err := sqlstore.NewTemplate(rt.Dir)
+	if err != nil {
+		nd.Close()
+		return fmt.Errorf("durable: %w", err)
+	}
+	rt.node = nd
+	rt.storeCfg = sqlstore.Config{Template: template, Dirs: &sqlstore.DirCache{}}
+	rt.actorCfg = actor.Config{
+		MaxQueue: rt.MaxQueue,
+		MaxBatch: rt.MaxBatch,
+		OnPanic: func(v any, stack []byte) {
+			rt.Logger.Error("handler panicked; object reset", "panic", fmt.Sprint(v), "stack", string(stack))
+		},
+		OnCommit: rt.stats.commit,
+	}
+	if rt.Durability == DurabilityPerCommit {
+		rt.storeCfg.Synchronous = sqlstore.Full
+	} else {
+		b, err := barrier.New(rt.Dir, rt.SyncMethod)
+		if err != nil {
+			nd.Close()
+			return fmt.Errorf("durable: %w", err)
+		}
+		b.AfterRound = rt.stats.syncRound
+		rt.barrier = b
+		rt.actorCfg.Sync = b.Sync
+	}
+	for _, ns := range rt.classes {
+		ns.key = namespaceKey(nd.Secret(), ns.name)
+	}
+	rt.objects = map[objectKey]*object{}
+	rt.evictions = make(chan struct{}, 1)
+	rt.opened = true
+	rt.sched = alarm.Start(alarm.Config{
+		DB:  nd,
+		Now: rt.Clock.Now,
+		AfterFunc: func(d time.Duration, f func()) func() bool {
+			return rt.Clock.AfterFunc(d, f).Stop
+		},
+		Fire:   rt.fireAlarm,
+		Logger: rt.Logger,
+	})
+	rt.wg.Add(1)
+	go rt.evictLoop()
+	rt.janitor = rt.Clock.AfterFunc(min(rt.IdleTimeout/4, time.Second), rt.janitorTick)
+	return nil
+}
+
+func (rt *Runtime) setDefaults() {
+	if rt.Clock == nil {
+		rt.Clock = SystemClock{}
+	}
+	if rt.Logger == nil {
+		rt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if rt.IdleTimeout <= 0 {
+		rt.IdleTimeout = DefaultIdleTimeout
+	}
+	if rt.MaxActive <= 0 {
+		rt.MaxActive = DefaultMaxActive
+	}
+	if rt.MaxQueue <= 0 {
+		rt.MaxQueue = DefaultMaxQueue
+	}
+	if rt.MaxBatch <= 0 {
+		rt.MaxBatch = DefaultMaxBatch
+	}
+	if rt.MaxRequestBody <= 0 {
+		rt.MaxRequestBody = DefaultMaxRequestBody
+	}
+}
+
+// Close stops intake (new calls fail with ErrClosed), lets queued and
+// running events finish and commit, makes every commit durable, closes
+// every object's database and releases the data directory. If ctx ends
+// first, Close returns its error with objects still open; call it again.
+func (rt *Runtime) Close(ctx context.Context) error {
+	rt.mu.Lock()
+	if !rt.opened {
+		rt.mu.Unlock()
+		return nil
+	}
+	first := !rt.closing
+	rt.closing = true
+	rt.mu.Unlock()
+	if first {
+		rt.sched.Close()
+		rt.mu.Lock()
+		rt.janitor.Stop()
+		rt.mu.Unlock()
+	}
+	for {
+		objs := rt.activeObjects()
+		if len(objs) == 0 {
+			break
+		}
+		for _, o := range objs {
+			if err := o.actor.WaitIdle(ctx); err != nil {
+				return fmt.Errorf("durable: close: %w", err)
+			}
+			rt.evict(o)
+		}
+	}
+	close(rt.evictions)
+	rt.wg.Wait()
+	var errs []error
+	if rt.barrier != nil {
+		errs = append(errs, rt.barrier.Close())
+	}
+	errs = append(errs, rt.node.Close())
+	rt.mu.Lock()
+	rt.opened = false
+	rt.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func (rt *Runtime) activeObjects() []*object {
+	rt.mu.RLock()
+	defer rt.mu.RUnlock()
+	objs := make([]*object, 0, len(rt.objects))
+	for _, o := range rt.objects {
+		objs = append(objs, o)
+	}
+	return objs
+}
+
+// lookup returns the live object for (ns, id), activating its record.
+func (rt *Runtime) lookup(ns *Namespace, raw [32]byte) (*object, error) {
+	k := objectKey{ns.name, raw}
+	for {
+		rt.mu.RLock()
+		o, ok := rt.objects[k]
+		closing, opened := rt.closing, rt.opened
+		rt.mu.RUnlock()
+		if !opened || closing {
+			return nil, ErrClosed
+		}
+		if ok {
+			if o.dead.Load() {
+				<-o.gone // eviction in progress: wait for the file to close
+				continue
+			}
+			return o, nil
+		}
+		rt.mu.Lock()
+		if o, ok = rt.objects[k]; !ok {
+			if rt.closing {
+				rt.mu.Unlock()
+				return nil, ErrClosed
+			}
+			o = newObject(rt, ns, raw)
+			rt.objects[k] = o
+			over := len(rt.objects) > rt.MaxActive
+			rt.mu.Unlock()
+			rt.stats.activeObjects.Add(1)
+			if over {
+				rt.kickEviction()
+			}
+			return o, nil
+		}
+		rt.mu.Unlock()
+	}
+}
+
+func (rt *Runtime) objectPath(ns string, raw [32]byte) string {
+	return objectPath(rt.Dir, ns, raw)
+}
+
+// objectPath is where an object's database lives: a fan-out directory per
+// first ID byte, so no directory holds more than 1/256 of a namespace.
+func objectPath(dir, ns string, raw [32]byte) string {
+	h := hex.EncodeToString(raw[:])
+	return filepath.Join(dir, ns, h[:2], h+".sqlite")
+}
+
+// janitorTick runs on the runtime's clock: it wakes the eviction loop and
+// arms the next tick.
+func (rt *Runtime) janitorTick() {
+	rt.kickEviction()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if !rt.closing {
+		rt.janitor = rt.Clock.AfterFunc(min(rt.IdleTimeout/4, time.Second), rt.janitorTick)
+	}
+}
+
+func (rt *Runtime) kickEviction() {
+	defer func() { recover() }() // the channel closes during Close
+	select {
+	case rt.evictions <- struct{}{}:
+	default:
+	}
+}
+
+// evictLoop evicts idle objects, and the least recently used idle ones
+// while more than MaxActive are in memory.
+func (rt *Runtime) evictLoop() {
+	defer rt.wg.Done()
+	for range rt.evictions {
+		rt.evictIdle()
+	}
+}
+
+func (rt *Runtime) evictIdle() {
+	rt.janitorRun.Lock()
+	defer rt.janitorRun.Unlock()
+	idleBefore := rt.Clock.Now().UnixNano() - int64(rt.IdleTimeout)
+	objs := rt.activeObjects()
+	excess := len(objs) - rt.MaxActive
+	if excess > 0 {
+		slices.SortFunc(objs, func(a, b *object) int {
+			return cmp.Compare(a.lastUsed.Load(), b.lastUsed.Load())
+		})
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4) // closing a database checkpoints it: overlap a few
+	for _, o := range objs {
+		idle := o.lastUsed.Load() <= idleBefore
+		if !idle && excess <= 0 {
+			continue
+		}
+		if !rt.kill(o) {
+			continue
+		}
+		excess--
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			rt.finishEviction(o)
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+// kill marks an object with no work dead, so calls look it up again.
+func (rt *Runtime) kill(o *object) bool {
+	return o.actor.Kill() && o.dead.CompareAndSwap(false, true)
+}
+
+// evict removes an idle object from memory (used by Close).
+func (rt *Runtime) evict(o *object) {
+	if rt.kill(o) {
+		rt.finishEviction(o)
+	}
+}
+
+// finishEviction closes a killed object's database and forgets it.
+func (rt *Runtime) finishEviction(o *object) {
+	if err := o.close(); err != nil {
+		rt.Logger.Error("closing object failed", "class", o.ns.name, "id", hex.EncodeToString(o.raw[:]), "err", err)
+	}
+	rt.mu.Lock()
+	delete(rt.objects, objectKey{o.ns.name, o.raw})
+	rt.mu.Unlock()
+	rt.stats.activeObjects.Add(-1)
+	rt.stats.evictions.Add(1)
+	close(o.gone)
+}

@@ -1,0 +1,381 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/durableobjects/durable"
+	"github.com/durableobjects/durable/durabletest"
+)
+
+// testObject is a general-purpose object for the runtime's tests.
+type testObject struct {
+	st      *durable.State
+	mem     int // in-memory state, lost on eviction or reset
+	log     []int
+	created *atomic.Int64
+}
+
+func (o *testObject) Incr(ctx context.Context) (int, error) {
+	s := o.st.Storage()
+	n, _, err := durable.Get[int](s, "n")
+	if err != nil {
+		return 0, err
+	}
+	n++
+	o.mem++
+	return n, durable.Put(s, "n", n)
+}
+
+func (o *testObject) Get(ctx context.Context, key string) (string, error) {
+	v, _, err := o.st.Storage().Get(key)
+	return string(v), err
+}
+
+type kv struct{ Key, Value string }
+
+func (o *testObject) Set(ctx context.Context, p kv) error {
+	return o.st.Storage().Put(p.Key, []byte(p.Value))
+}
+
+// SetThenPanic writes, then panics: the write must not survive.
+func (o *testObject) SetThenPanic(ctx context.Context, p kv) error {
+	if err := o.st.Storage().Put(p.Key, []byte(p.Value)); err != nil {
+		return err
+	}
+	o.mem = 1000
+	panic("boom")
+}
+
+func (o *testObject) Mem(ctx context.Context) (int, error) { return o.mem, nil }
+
+func (o *testObject) Append(ctx context.Context, i int) error {
+	o.log = append(o.log, i)
+	return nil
+}
+
+func (o *testObject) Log(ctx context.Context) ([]int, error) { return o.log, nil }
+
+type harness struct {
+	t       *testing.T
+	rt      *durable.Runtime
+	ns      *durable.Namespace
+	created atomic.Int64
+	clock   *durabletest.Clock
+}
+
+// newHarness opens a runtime in a temp dir with one class, "obj".
+func newHarness(t *testing.T, dir string, configure func(rt *durable.Runtime)) *harness {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	h := &harness{t: t, clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
+	h.rt = durable.NewRuntime(dir)
+	h.rt.Clock = h.clock
+	if configure != nil {
+		configure(h.rt)
+	}
+	var err error
+	h.ns, err = h.rt.Register("obj", func(st *durable.State) any {
+		h.created.Add(1)
+		return &testObject{st: st, created: &h.created}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.close() })
+	return h
+}
+
+func (h *harness) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.rt.Close(ctx); err != nil {
+		h.t.Errorf("Close: %v", err)
+	}
+}
+
+func call[R any](t *testing.T, s *durable.Stub, method string, arg any) R {
+	t.Helper()
+	r, err := durable.Call[R](context.Background(), s, method, arg)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return r
+}
+
+func TestConcurrentIncrementsAreExact(t *testing.T) {
+	h := newHarness(t, "", nil)
+	const callers, each = 50, 20
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stub := h.ns.GetByName("counter") // a stub per caller
+			for range each {
+				if _, err := durable.Call[int](context.Background(), stub, "Incr", nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := call[int](t, h.ns.GetByName("counter"), "Incr", nil); got != callers*each+1 {
+		t.Fatalf("after %d increments the next one returned %d, want %d", callers*each, got, callers*each+1)
+	}
+}
+
+func TestCallsThroughOneStubArriveInOrder(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("ordered")
+	ctx := context.Background()
+	const n = 1000
+	pending := make([]*durable.Pending[struct{}], n)
+	for i := range n {
+		pending[i] = durable.Go[struct{}](ctx, stub, "Append", i)
+	}
+	for i, p := range pending {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	log := call[[]int](t, stub, "Log", nil)
+	if len(log) != n {
+		t.Fatalf("object saw %d calls, want %d", len(log), n)
+	}
+	for i, v := range log {
+		if v != i {
+			t.Fatalf("call %d arrived at position %d", v, i)
+		}
+	}
+}
+
+func TestPanicDiscardsWritesAndResetsObject(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("p")
+	call[struct{}](t, stub, "Set", kv{"a", "1"})
+	if got := call[int](t, stub, "Incr", nil); got != 1 {
+		t.Fatalf("Incr = %d", got)
+	}
+	before := h.created.Load()
+	_, err := durable.Call[struct{}](context.Background(), stub, "SetThenPanic", kv{"a", "2"})
+	var pe *durable.PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("panicking call returned %v, want a PanicError", err)
+	}
+	if got := call[string](t, stub, "Get", "a"); got != "1" {
+		t.Fatalf("after the panic a = %q, want the value before it, \"1\"", got)
+	}
+	if got := h.created.Load(); got != before+1 {
+		t.Fatalf("constructor ran %d times after the panic, want once", got-before)
+	}
+	if got := call[int](t, stub, "Mem", nil); got != 0 {
+		t.Fatalf("in-memory state after reset = %d, want 0 (fresh instance)", got)
+	}
+}
+
+func TestPanicUndoesOnlyItsOwnEventInABatch(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("batch")
+	ctx := context.Background()
+	// Queue many events at once so they run in one batch, one of them panicking.
+	var ps []*durable.Pending[struct{}]
+	for i := range 20 {
+		m := "Set"
+		if i == 10 {
+			m = "SetThenPanic"
+		}
+		ps = append(ps, durable.Go[struct{}](ctx, stub, m, kv{fmt.Sprint("k", i), "v"}))
+	}
+	for i, p := range ps {
+		_, err := p.Wait(ctx)
+		if (i == 10) != (err != nil) {
+			t.Fatalf("event %d: err = %v", i, err)
+		}
+	}
+	for i := range 20 {
+		got := call[string](t, stub, "Get", fmt.Sprint("k", i))
+		if want := map[bool]string{true: "", false: "v"}[i == 10]; got != want {
+			t.Fatalf("k%d = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestEvictionRebuildsInstanceAndKeepsStorage(t *testing.T) {
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.IdleTimeout = time.Minute })
+	stub := h.ns.GetByName("ev")
+	call[int](t, stub, "Incr", nil)
+	call[int](t, stub, "Incr", nil)
+	if got := call[int](t, stub, "Mem", nil); got != 2 {
+		t.Fatalf("mem = %d", got)
+	}
+	created := h.created.Load()
+	h.clock.Advance(30 * time.Second)
+	durable.EvictIdle(h.rt)
+	if n := durable.ActiveObjects(h.rt); n != 1 {
+		t.Fatalf("object evicted before its idle timeout: %d active", n)
+	}
+	h.clock.Advance(31 * time.Second)
+	durable.EvictIdle(h.rt)
+	if n := durable.ActiveObjects(h.rt); n != 0 {
+		t.Fatalf("%d objects in memory after the idle timeout, want 0", n)
+	}
+	if got := call[int](t, stub, "Mem", nil); got != 0 {
+		t.Fatalf("in-memory state survived eviction: %d", got)
+	}
+	if got := h.created.Load(); got != created+1 {
+		t.Fatalf("constructor ran %d more times, want 1", got-created)
+	}
+	if got := call[int](t, stub, "Incr", nil); got != 3 {
+		t.Fatalf("stored count after eviction = %d, want 3", got)
+	}
+}
+
+func TestEvictionByClockWithoutCallingEvict(t *testing.T) {
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.IdleTimeout = 10 * time.Second })
+	call[int](t, h.ns.GetByName("x"), "Incr", nil)
+	h.clock.Advance(12 * time.Second) // the janitor's timers fire on the clock
+	deadline := time.Now().Add(10 * time.Second)
+	for durable.ActiveObjects(h.rt) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("idle object not evicted after its idle timeout")
+		}
+		h.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMaxActiveEvictsLeastRecentlyUsed(t *testing.T) {
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.MaxActive = 5 })
+	for i := range 10 {
+		h.clock.Advance(time.Millisecond)
+		call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Incr", nil)
+	}
+	durable.EvictIdle(h.rt)
+	if n := durable.ActiveObjects(h.rt); n > 5 {
+		t.Fatalf("%d objects active, cap is 5", n)
+	}
+	// The most recently used survive: o9 is still in memory with its state.
+	if got := call[int](t, h.ns.GetByName("o9"), "Mem", nil); got != 1 {
+		t.Fatalf("most recently used object was evicted (mem=%d)", got)
+	}
+}
+
+func TestNoFileUntilFirstWrite(t *testing.T) {
+	h := newHarness(t, "", nil)
+	id := h.ns.IDFromName("reader")
+	stub := h.ns.Get(id)
+	if got := call[string](t, stub, "Get", "missing"); got != "" {
+		t.Fatalf("Get = %q", got)
+	}
+	path := durable.ObjectFile(h.rt, id)
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an object that only read has a file: %v", err)
+	}
+	call[struct{}](t, stub, "Set", kv{"k", "v"})
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("after a write: %v", err)
+	}
+	// Layout: <data>/<class>/<first 2 hex>/<id>.sqlite
+	want := filepath.Join(h.rt.Dir, "obj", id.String()[:2], id.String()+".sqlite")
+	if path != want {
+		t.Fatalf("object file %s, want %s", path, want)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	h := newHarness(t, "", nil)
+	other, err := durable.NewRuntime(t.TempDir()).Register("obj", func(*durable.State) any { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = other
+	a, b := h.ns.IDFromName("a"), h.ns.IDFromName("a")
+	if !a.Equal(b) || a.String() != b.String() {
+		t.Fatal("IDFromName is not deterministic")
+	}
+	if a.Name() != "a" {
+		t.Fatalf("Name = %q", a.Name())
+	}
+	if h.ns.IDFromName("b").Equal(a) {
+		t.Fatal("different names gave one ID")
+	}
+	u1, u2 := h.ns.NewUniqueID(), h.ns.NewUniqueID()
+	if u1.Equal(u2) || u1.Name() != "" {
+		t.Fatal("unique IDs repeat or carry a name")
+	}
+	parsed, err := h.ns.IDFromString(u1.String())
+	if err != nil || !parsed.Equal(u1) {
+		t.Fatalf("round trip: %v", err)
+	}
+	s := a.String()
+	flip := []byte(s)
+	flip[40] = map[bool]byte{true: '1', false: '0'}[flip[40] == '0']
+	bad := map[string]string{
+		"short":      s[:63],
+		"long":       s + "0",
+		"uppercase":  "A" + s[1:],
+		"not hex":    "g" + s[1:],
+		"forged MAC": string(flip),
+		"empty":      "",
+	}
+	for name, in := range bad {
+		if _, err := h.ns.IDFromString(in); !errors.Is(err, durable.ErrInvalidID) {
+			t.Errorf("%s: IDFromString(%q) = %v, want ErrInvalidID", name, in, err)
+		}
+	}
+	// An ID made by another data directory's namespace of the same name.
+	h2 := newHarness(t, "", nil)
+	foreign := h2.ns.IDFromName("a").String()
+	if _, err := h.ns.IDFromString(foreign); !errors.Is(err, durable.ErrInvalidID) {
+		t.Errorf("foreign ID accepted: %v", err)
+	}
+	// An ID of another namespace of the same runtime.
+}
+
+func TestOverloadedFailsFast(t *testing.T) {
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.MaxQueue = 10 })
+	stub := h.ns.GetByName("slow")
+	release := make(chan struct{})
+	block := make(chan struct{})
+	// Hold the object's gate with an event that waits.
+	gate := durable.Go[struct{}](context.Background(), stub, "Append", 0)
+	_ = gate
+	_ = release
+	_ = block
+	ctx := context.Background()
+	var overloaded, ok int
+	var ps []*durable.Pending[struct{}]
+	for range 500 {
+		ps = append(ps, durable.Go[struct{}](ctx, stub, "Append", 1))
+	}
+	for _, p := range ps {
+		if _, err := p.Wait(ctx); errors.Is(err, durable.ErrOverloaded) {
+			overloaded++
+		} else if err == nil {
+			ok++
+		} else {
+			t.Fatal(err)
+		}
+	}
+	if overloaded == 0 {
+		t.Fatal("500 calls queued at once on a queue of 10: none was refused")
+	}
+	log := call[[]int](t, stub, "Log", nil)
+	if len(log) != ok+1 {
+		t.Fatalf("object ran %d events, %d were accepted", len(log), ok+1)
+	}
+}

@@ -1,0 +1,70 @@
+package durable
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/durableobjects/durable/internal/actor"
+)
+
+// State is what the runtime gives an object's constructor: the object's
+// identity, storage, and control over its input gate. A State belongs to one
+// instance; after a reset (a panic, an eviction) a new instance gets a new one.
+type State struct {
+	o       *object
+	id      ID
+	initErr error
+	stale   atomic.Bool
+}
+
+// ID returns the object's ID. Its Name is set when the object was reached
+// through a name since it was last activated.
+func (s *State) ID() ID { return s.id }
+
+// Storage returns the object's storage.
+func (s *State) Storage() *Storage { return &s.o.storage }
+
+// Now returns the runtime clock's time.
+func (s *State) Now() time.Time { return s.o.rt.Clock.Now() }
+
+// Logger returns the runtime's logger with the object's class and ID.
+func (s *State) Logger() *slog.Logger {
+	return s.o.rt.Logger.With("class", s.o.ns.name, "id", s.id.String())
+}
+
+// BlockConcurrencyWhile runs fn with no other event of the object running.
+// In Go every constructor and handler already runs that way, so this marks
+// intent: if fn fails, the object is reset and the event that activated it
+// (or is running) fails with fn's error, with its writes discarded; the next
+// event builds a fresh instance. Use it for initialization that must succeed
+// before the object serves anything, such as schema migrations.
+func (s *State) BlockConcurrencyWhile(fn func() error) error {
+	if err := fn(); err != nil {
+		err = fmt.Errorf("initialization failed: %w", err)
+		if s.o.state == s && s.o.inst == nil {
+			s.initErr = err // in the constructor: Activate reports it
+			return err
+		}
+		panic(actor.Abort{Err: err})
+	}
+	return nil
+}
+
+// OutsideGate runs fn outside the object's input gate, so other events of
+// the object run while fn waits on slow external I/O (an upstream HTTP
+// call, say). The current turn ends before fn runs: its writes are kept and
+// will commit with the batch; afterwards the handler continues in a new
+// turn. State read before the call may have changed when it returns. Do not
+// touch the object's storage or fields from fn.
+func (s *State) OutsideGate(fn func() error) error {
+	if s.stale.Load() {
+		return ErrReset
+	}
+	if s.o.store.InTransaction() {
+		return errors.New("durable: OutsideGate inside Storage.Transaction")
+	}
+	return s.o.actor.OutsideGate(fn)
+}
