@@ -14,7 +14,7 @@ type Namespace struct {
 	ctor Constructor
 	key  []byte // derived from the data directory's secret at Open
 
-	methods     sync.Map // reflect.Type -> *methodTable
+	methods sync.Map // reflect.Type -> *methodTable
 }
 
 // Name returns the class name the namespace was registered with.

@@ -106,4 +106,3 @@ type AlarmInfo struct {
 	// IsRetry is RetryCount > 0.
 	IsRetry bool
 }
-
