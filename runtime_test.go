@@ -20,7 +20,7 @@ type testObject struct {
 	st      *durable.State
 	mem     int // in-memory state, lost on eviction or reset
 	log     []int
-	created *atomic.Int64
+	h       *harness
 }
 
 func (o *testObject) Incr(ctx context.Context) (int, error) {
@@ -69,6 +69,7 @@ type harness struct {
 	ns      *durable.Namespace
 	created atomic.Int64
 	clock   *durabletest.Clock
+	alarms  chan alarmRun
 }
 
 // newHarness opens a runtime in a temp dir with one class, "obj".
@@ -77,7 +78,7 @@ func newHarness(t *testing.T, dir string, configure func(rt *durable.Runtime)) *
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	h := &harness{t: t, clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
+	h := &harness{t: t, clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), alarms: make(chan alarmRun, 100)}
 	h.rt = durable.NewRuntime(dir)
 	h.rt.Clock = h.clock
 	if configure != nil {
@@ -86,7 +87,7 @@ func newHarness(t *testing.T, dir string, configure func(rt *durable.Runtime)) *
 	var err error
 	h.ns, err = h.rt.Register("obj", func(st *durable.State) any {
 		h.created.Add(1)
-		return &testObject{st: st, created: &h.created}
+		return &testObject{st: st, h: h}
 	})
 	if err != nil {
 		t.Fatal(err)

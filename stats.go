@@ -13,6 +13,7 @@ type Stats struct {
 	Activations   uint64 // constructor runs
 	Evictions     uint64 // objects removed from memory
 	Events        uint64 // events queued
+	EventsRun     uint64 // events run and committed (their replies may wait for a sync)
 	Overloaded    uint64 // calls refused with ErrOverloaded
 	Commits       uint64 // batch commits that wrote
 	CommitErrors  uint64 // batch commits that failed
@@ -40,6 +41,7 @@ type stats struct {
 	activations   atomic.Uint64
 	evictions     atomic.Uint64
 	events        atomic.Uint64
+	eventsRun     atomic.Uint64
 	overloaded    atomic.Uint64
 	commits       atomic.Uint64
 	commitErrors  atomic.Uint64
@@ -52,7 +54,8 @@ type stats struct {
 	syncSum       atomic.Int64
 }
 
-func (s *stats) commit(_ int, wrote bool, err error) {
+func (s *stats) commit(events int, wrote bool, err error) {
+	s.eventsRun.Add(uint64(events))
 	switch {
 	case err != nil:
 		s.commitErrors.Add(1)
@@ -82,6 +85,7 @@ func (rt *Runtime) Stats() Stats {
 		Activations:    s.activations.Load(),
 		Evictions:      s.evictions.Load(),
 		Events:         s.events.Load(),
+		EventsRun:      s.eventsRun.Load(),
 		Overloaded:     s.overloaded.Load(),
 		Commits:        s.commits.Load(),
 		CommitErrors:   s.commitErrors.Load(),

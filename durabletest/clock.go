@@ -68,6 +68,20 @@ func (c *Clock) Set(t time.Time) {
 	}
 }
 
+// HasTimer reports whether a timer waits to fire at exactly at. Tests use it
+// to wait until the code under test has armed its timer before they move
+// the clock past it.
+func (c *Clock) HasTimer(at time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		if t.at.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
 // Pending returns how many timers wait to fire.
 func (c *Clock) Pending() int {
 	c.mu.Lock()

@@ -246,7 +246,12 @@ func (s *Scheduler) scan() {
 	}
 	s.timerAt = next
 	if next != 0 && !s.closed {
-		s.stop = s.cfg.AfterFunc(time.Duration(next-now)*time.Millisecond, s.Kick)
+		// Measure the delay from the clock as it is now, not as it was at
+		// the start of the scan, and look again if next came due meanwhile.
+		s.stop = s.cfg.AfterFunc(time.Duration(next-s.cfg.Now().UnixMilli())*time.Millisecond, s.Kick)
+		if s.cfg.Now().UnixMilli() >= next {
+			s.Kick()
+		}
 	}
 	s.mu.Unlock()
 	for _, d := range start {

@@ -1,0 +1,199 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/durableobjects/durable"
+)
+
+type alarmRun struct {
+	object string
+	at     time.Time // clock time of the run
+	info   durable.AlarmInfo
+}
+
+// Alarm records the run; it fails while the key "fail" is set, and sets a
+// new alarm when "rearm" holds a delay.
+func (o *testObject) Alarm(ctx context.Context, info durable.AlarmInfo) error {
+	s := o.st.Storage()
+	o.h.alarms <- alarmRun{object: o.st.ID().String(), at: o.st.Now(), info: info}
+	if d, ok, _ := durable.Get[time.Duration](s, "rearm"); ok {
+		if err := s.SetAlarm(o.st.Now().Add(d)); err != nil {
+			return err
+		}
+	}
+	if _, fail, _ := s.Get("fail"); fail {
+		return errors.New("alarm handler failing on purpose")
+	}
+	return nil
+}
+
+func (o *testObject) SetAlarmIn(ctx context.Context, d time.Duration) error {
+	return o.st.Storage().SetAlarm(o.st.Now().Add(d))
+}
+
+func (o *testObject) AlarmAt(ctx context.Context) (int64, error) {
+	t, ok, err := o.st.Storage().GetAlarm()
+	if !ok {
+		return 0, err
+	}
+	return t.UnixMilli(), err
+}
+
+func (o *testObject) DeleteAlarm(ctx context.Context) error { return o.st.Storage().DeleteAlarm() }
+
+func (h *harness) expectAlarm(t *testing.T) alarmRun {
+	t.Helper()
+	select {
+	case r := <-h.alarms:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("alarm did not run")
+		return alarmRun{}
+	}
+}
+
+// advanceToAlarm waits until the alarm loop has armed its timer for at,
+// checks that nothing fires a millisecond before, then moves the clock to at.
+func (h *harness) advanceToAlarm(t *testing.T, at time.Time) {
+	t.Helper()
+	waitFor(t, "alarm timer armed", func() bool { return h.clock.HasTimer(at) })
+	h.clock.Set(at.Add(-time.Millisecond))
+	h.expectNoAlarm(t)
+	h.clock.Set(at)
+}
+
+func (h *harness) expectNoAlarm(t *testing.T) {
+	t.Helper()
+	select {
+	case r := <-h.alarms:
+		t.Fatalf("unexpected alarm run: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestAlarmFiresAtItsTime(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("a")
+	start := h.clock.Now()
+	call[struct{}](t, stub, "SetAlarmIn", 10*time.Second)
+	h.clock.Advance(9 * time.Second)
+	h.expectNoAlarm(t)
+	h.advanceToAlarm(t, start.Add(10*time.Second))
+	r := h.expectAlarm(t)
+	if r.at.Before(start.Add(10*time.Second)) || r.info.RetryCount != 0 || r.info.IsRetry {
+		t.Fatalf("run %+v", r)
+	}
+	// A successful run clears the alarm, and it does not fire again.
+	waitFor(t, "alarm cleared", func() bool { return call[int64](t, stub, "AlarmAt", nil) == 0 })
+	h.clock.Advance(time.Hour)
+	h.expectNoAlarm(t)
+}
+
+func TestAlarmInThePastFiresAtOnce(t *testing.T) {
+	h := newHarness(t, "", nil)
+	call[struct{}](t, h.ns.GetByName("p"), "SetAlarmIn", -time.Hour)
+	h.expectAlarm(t) // no clock movement needed
+}
+
+func TestSetAlarmReplacesTheOldOne(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("r")
+	start := h.clock.Now()
+	call[struct{}](t, stub, "SetAlarmIn", 5*time.Second)
+	call[struct{}](t, stub, "SetAlarmIn", 20*time.Second) // later: replaces
+	h.clock.Advance(6 * time.Second)
+	h.expectNoAlarm(t)
+	h.advanceToAlarm(t, start.Add(20*time.Second))
+	h.expectAlarm(t)
+	call[struct{}](t, stub, "SetAlarmIn", 5*time.Second)
+	call[struct{}](t, stub, "DeleteAlarm", nil)
+	h.clock.Advance(time.Minute)
+	h.expectNoAlarm(t)
+}
+
+func TestAlarmWakesAnEvictedObject(t *testing.T) {
+	h := newHarness(t, "", nil)
+	start := h.clock.Now()
+	call[struct{}](t, h.ns.GetByName("e"), "SetAlarmIn", time.Minute)
+	waitFor(t, "alarm timer armed", func() bool { return h.clock.HasTimer(start.Add(time.Minute)) })
+	durable.EvictIdle(h.rt) // not idle yet
+	h.clock.Advance(30 * time.Second)
+	durable.EvictIdle(h.rt)
+	if n := durable.ActiveObjects(h.rt); n != 0 {
+		t.Fatalf("%d active objects", n)
+	}
+	created := h.created.Load()
+	h.clock.Advance(31 * time.Second)
+	h.expectAlarm(t)
+	if h.created.Load() != created+1 {
+		t.Fatal("alarm ran without re-creating the evicted object")
+	}
+}
+
+func TestFailingAlarmRetriesWithBackoffThenStops(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("f")
+	call[struct{}](t, stub, "Set", kv{"fail", "1"})
+	call[struct{}](t, stub, "SetAlarmIn", time.Second)
+	h.advanceToAlarm(t, h.clock.Now().Add(time.Second))
+	r := h.expectAlarm(t)
+	for retry := 1; retry <= durable.AlarmMaxRetries; retry++ {
+		// The failure schedules the retry at 2s·2^(n-1) plus up to 25 %.
+		var next int64
+		waitFor(t, "retry scheduled", func() bool {
+			next = call[int64](t, stub, "AlarmAt", nil)
+			return next > r.at.UnixMilli()
+		})
+		delay := time.Duration(next-r.at.UnixMilli()) * time.Millisecond
+		base := durable.AlarmRetryInitial << (retry - 1)
+		if delay < base || delay > base+base/4 {
+			t.Fatalf("retry %d scheduled %v after the failure, want %v..%v", retry, delay, base, base+base/4)
+		}
+		h.advanceToAlarm(t, time.UnixMilli(next))
+		r = h.expectAlarm(t)
+		if r.info.RetryCount != retry || !r.info.IsRetry {
+			t.Fatalf("run %d has RetryCount %d IsRetry %v", retry, r.info.RetryCount, r.info.IsRetry)
+		}
+	}
+	// After 6 retries the alarm is abandoned.
+	waitFor(t, "alarm abandoned", func() bool { return call[int64](t, stub, "AlarmAt", nil) == 0 })
+	h.clock.Advance(24 * time.Hour)
+	h.expectNoAlarm(t)
+	if s := h.rt.Stats(); s.AlarmRetries != durable.AlarmMaxRetries || s.AlarmFailures != 1 {
+		t.Fatalf("stats: %d retries, %d failures", s.AlarmRetries, s.AlarmFailures)
+	}
+}
+
+func TestAlarmSetInAFailingHandlerReplacesTheRetry(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("rearm")
+	call[struct{}](t, stub, "Set", kv{"fail", "1"})
+	call[struct{}](t, stub, "Set", kv{"rearm", "60000000000"}) // 1 minute, JSON time.Duration
+	call[struct{}](t, stub, "SetAlarmIn", time.Second)
+	h.clock.Advance(time.Second)
+	h.expectAlarm(t)
+	var at int64
+	waitFor(t, "new alarm", func() bool { at = call[int64](t, stub, "AlarmAt", nil); return at != 0 })
+	if want := h.clock.Now().Add(time.Minute).UnixMilli(); at != want {
+		t.Fatalf("alarm at %d, want the handler's new alarm %d (not a retry)", at, want)
+	}
+	h.clock.Advance(time.Minute)
+	r := h.expectAlarm(t)
+	if r.info.IsRetry {
+		t.Fatal("the new alarm ran as a retry")
+	}
+}
+
+func TestAlarmsDueDuringDowntimeFireAtStart(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, dir, nil)
+	call[struct{}](t, h.ns.GetByName("d"), "SetAlarmIn", time.Hour)
+	h.close()
+	h2 := newHarness(t, dir, nil)
+	h2.clock.Advance(2 * time.Hour) // the second runtime starts late
+	h2.expectAlarm(t)
+}
