@@ -17,10 +17,10 @@ import (
 
 // testObject is a general-purpose object for the runtime's tests.
 type testObject struct {
-	st      *durable.State
-	mem     int // in-memory state, lost on eviction or reset
-	log     []int
-	h       *harness
+	st  *durable.State
+	mem int // in-memory state, lost on eviction or reset
+	log []int
+	h   *harness
 }
 
 func (o *testObject) Incr(ctx context.Context) (int, error) {
