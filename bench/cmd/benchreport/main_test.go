@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func result(server string, rep int, scenario string, ops, p99 float64, failed int) string {
+	return fmt.Sprintf(`{"server":%q,"rep":%d,"result":{"scenario":%q,"ops_per_s":%g,"failed_ops":%d,"latency_ms":{"p99":%g}}}`,
+		server, rep, scenario, ops, failed, p99)
+}
+
+func TestReportRatiosAndMedians(t *testing.T) {
+	in := strings.Join([]string{
+		result("durable", 0, "s1", 3000, 2, 0),
+		result("redis", 0, "s1", 1000, 4, 0),
+		result("redis", 1, "s1", 2000, 6, 0),
+		result("redis", 2, "s1", 1500, 5, 3),
+		result("durable", 1, "s1", 3000, 2, 0),
+	}, "\n")
+	var out bytes.Buffer
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	// durable median 3000, redis median 1500: ratio 2.00×; redis p99 median 5.
+	for _, want := range []string{"durable÷redis", "3000", "1500!", "5.00ms", "2.00×", "s1 on redis: 3 failed ops"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestReportMissingBaseline(t *testing.T) {
+	in := `{"server":"durable","missing":"not built yet"}` + "\n" + result("workerd", 0, "s1", 800, 3, 0)
+	var out bytes.Buffer
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"not built yet", "800", "n/a", "durable: not built yet"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# bench/run.sh — durable side by side with Redis and workerd, on loopback.
+#
+# Sets up what it needs on a fresh Debian machine (redis-server, node/npm,
+# workerd via npm ci, Go builds), then for every scenario runs each server
+# in turn, fresh and with empty storage, under the same load generator, and
+# prints one table: ops/s and p99 per server and durable ÷ each peer.
+#
+# Servers:
+#   durable          go run ./cmd/durable serve (built once), "not built yet" if absent
+#   redis-always     bench/redispeer on redis-server, appendonly yes, appendfsync always
+#   redis-everysec   the same with appendfsync everysec (for reference)
+#   workerd          bench/workerd on workerd, SQLite Durable Objects on local disk
+#
+# Settings (environment):
+#   BENCH_DURATION   measured time per run            (default 10s)
+#   BENCH_WARMUP     unmeasured warmup per run        (default 1s)
+#   BENCH_CONNS      concurrent connections           (default 16)
+#   BENCH_REPS       repetitions; order alternates    (default 1)
+#   BENCH_SCENARIOS  space-separated scenario names   (default: all five)
+#   BENCH_SERVERS    space-separated server names     (default: all four)
+#   BENCH_OUT        directory for the raw results    (default: a temp dir)
+#
+# Defaults take about 4 minutes (5 scenarios × 4 servers × ~12 s) after setup.
+# Everything listens on 127.0.0.1 and is killed on exit.
+set -euo pipefail
+
+DURATION=${BENCH_DURATION:-10s}
+WARMUP=${BENCH_WARMUP:-1s}
+CONNS=${BENCH_CONNS:-16}
+REPS=${BENCH_REPS:-1}
+SCENARIOS=${BENCH_SCENARIOS:-"ratelimit-one ratelimit-10k lock-cycle session-create session-get"}
+SERVERS=${BENCH_SERVERS:-"durable redis-always redis-everysec workerd"}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/durable-bench.XXXXXX")
+OUT=${BENCH_OUT:-$WORK/results}
+mkdir -p "$OUT" "$WORK/bin"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$WORK/run" "$WORK/bin"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- setup -------------------------------------------------------------------
+
+APT_UPDATED=
+apt_install() {
+	if [ -z "$APT_UPDATED" ]; then
+		as_root apt-get update -qq
+		APT_UPDATED=1
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+setup() {
+	command -v go >/dev/null || { log "go is required"; exit 1; }
+	if [[ " $SERVERS " == *" redis-"* ]] && ! command -v redis-server >/dev/null; then
+		log "installing redis-server"
+		apt_install redis-server
+	fi
+	if [[ " $SERVERS " == *" workerd "* ]]; then
+		if ! command -v npm >/dev/null; then
+			log "installing nodejs and npm"
+			apt_install nodejs npm
+		fi
+		if [ ! -x "$ROOT/bench/workerd/node_modules/.bin/workerd" ]; then
+			log "npm ci in bench/workerd"
+			(cd "$ROOT/bench/workerd" && npm ci --no-audit --no-fund >&2)
+		fi
+	fi
+	log "building loadgen, redispeer, benchreport"
+	(cd "$ROOT" && go build -o "$WORK/bin/" ./bench/cmd/loadgen ./bench/cmd/redispeer ./bench/cmd/benchreport)
+	DURABLE_MISSING=
+	if [[ " $SERVERS " == *" durable "* ]]; then
+		# Built once instead of `go run` per run; "serve --help" succeeds
+		# only once the serve command exists.
+		if [ -d "$ROOT/cmd/durable" ] && (cd "$ROOT" && go build -o "$WORK/bin/durable" ./cmd/durable) 2>"$WORK/durable-build.log" &&
+			"$WORK/bin/durable" serve --help >/dev/null 2>&1; then
+			log "built durable"
+		else
+			DURABLE_MISSING="not built yet"
+			echo "durable: not built yet"
+		fi
+	fi
+}
+
+# --- servers -----------------------------------------------------------------
+
+NEXT_PORT=$((20000 + RANDOM % 20000))
+free_port() {
+	while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do
+		NEXT_PORT=$((NEXT_PORT + 1))
+	done
+	PORT=$NEXT_PORT
+	NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+# healthy PORT: does GET /healthz answer 200?
+healthy() {
+	local status
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	IFS= read -r -t 2 status <&3 || status=
+	exec 3<&- 3>&-
+	[[ "$status" == *" 200 "* ]]
+}
+
+# wait_for PID PORT WHAT: until PORT answers /healthz, or fail if PID dies.
+wait_for() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		if healthy "$2" 2>/dev/null; then return 0; fi
+		if ! kill -0 "$1" 2>/dev/null; then log "$3 exited before answering"; return 1; fi
+		sleep 0.1
+	done
+	log "$3 did not answer /healthz on port $2 within 30s"
+	return 1
+}
+
+# start_redis FSYNC: redis-server with AOF on a free port, data in a temp dir.
+start_redis() {
+	free_port
+	local rport=$PORT dir="$WORK/run/redis"
+	mkdir -p "$dir"
+	redis-server --bind 127.0.0.1 --port "$rport" --dir "$dir" --save "" \
+		--appendonly yes --appendfsync "$1" --daemonize no --logfile "$dir/redis.log" &
+	PIDS+=($!)
+	local i
+	for ((i = 0; i < 100; i++)); do
+		redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break
+		sleep 0.1
+	done
+	free_port
+	"$WORK/bin/redispeer" --addr "127.0.0.1:$PORT" --redis "127.0.0.1:$rport" >"$WORK/run/redispeer.out" 2>&1 &
+	PIDS+=($!)
+	wait_for $! "$PORT" redispeer
+}
+
+# start SERVER: sets URL, or returns 1.
+start() {
+	rm -rf "$WORK/run"
+	mkdir -p "$WORK/run"
+	case $1 in
+	durable)
+		free_port
+		mkdir -p "$WORK/run/data"
+		"$WORK/bin/durable" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" >"$WORK/run/durable.log" 2>&1 &
+		PIDS+=($!)
+		wait_for $! "$PORT" durable || { tail -5 "$WORK/run/durable.log" >&2; return 1; }
+		;;
+	redis-always) start_redis always ;;
+	redis-everysec) start_redis everysec ;;
+	workerd)
+		free_port
+		mkdir -p "$WORK/run/do"
+		(cd "$ROOT/bench/workerd" && exec node_modules/.bin/workerd serve config.capnp \
+			--socket-addr "http=127.0.0.1:$PORT" --directory-path "storage=$WORK/run/do") >"$WORK/run/workerd.log" 2>&1 &
+		PIDS+=($!)
+		wait_for $! "$PORT" workerd || return 1
+		;;
+	*) log "unknown server $1"; return 1 ;;
+	esac
+	URL="http://127.0.0.1:$PORT"
+}
+
+stop_all() {
+	local pid
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# --- runs --------------------------------------------------------------------
+
+to_seconds() { # 10s, 1500ms, 2m → whole seconds, rounded up
+	case $1 in
+	*ms) echo $(((${1%ms} + 999) / 1000)) ;;
+	*s) echo "${1%s}" | cut -d. -f1 ;;
+	*m) echo $((${1%m} * 60)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+run_one() { # SCENARIO SERVER REP
+	local scenario=$1 server=$2 rep=$3 file="$OUT/$1.$2.$3.json"
+	if [ "$server" = durable ] && [ -n "$DURABLE_MISSING" ]; then return; fi
+	if ! start "$server"; then
+		log "$server failed to start; skipping $scenario"
+		stop_all
+		if [ "$server" = durable ]; then
+			DURABLE_MISSING="failed to start"
+			printf '{"server":"durable","missing":"%s"}\n' "$DURABLE_MISSING" >>"$RESULTS"
+		fi
+		return
+	fi
+	log "$scenario on $server (rep $rep, $CONNS conns, $DURATION)"
+	local limit=$(($(to_seconds "$DURATION") + $(to_seconds "$WARMUP") + 120))
+	if timeout "$limit" "$WORK/bin/loadgen" --url "$URL" --scenario "$scenario" --conns "$CONNS" \
+		--duration "$DURATION" --warmup "$WARMUP" --json >"$file"; then
+		printf '{"server":"%s","rep":%d,"result":%s}\n' "$server" "$rep" "$(cat "$file")" >>"$RESULTS"
+	else
+		log "loadgen failed for $scenario on $server"
+	fi
+	stop_all
+}
+
+setup
+if [ -n "${DURABLE_MISSING:-}" ]; then
+	printf '{"server":"durable","missing":"%s"}\n' "$DURABLE_MISSING" >>"$RESULTS"
+fi
+read -r -a order <<<"$SERVERS"
+for ((rep = 0; rep < REPS; rep++)); do
+	for scenario in $SCENARIOS; do
+		if ((rep % 2 == 0)); then
+			for server in "${order[@]}"; do run_one "$scenario" "$server" "$rep"; done
+		else
+			for ((i = ${#order[@]} - 1; i >= 0; i--)); do run_one "$scenario" "${order[i]}" "$rep"; done
+		fi
+	done
+done
+
+echo
+echo "loopback, $(nproc) cores, $CONNS conns, $DURATION per run (+$WARMUP warmup), $REPS rep(s); load generator shares the machine"
+"$WORK/bin/benchreport" "$RESULTS"
+echo "raw results: $OUT"
