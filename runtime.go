@@ -89,6 +89,8 @@ type Runtime struct {
 	janitor    Timer
 	janitorRun sync.Mutex
 	evictions  chan struct{}
+	closingCh  chan struct{} // closed by BeginClose
+	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	stats      stats
 }
@@ -193,6 +195,7 @@ func (rt *Runtime) Open() error {
 	}
 	rt.objects = map[objectKey]*object{}
 	rt.evictions = make(chan struct{}, 1)
+	rt.closingCh = make(chan struct{})
 	rt.opened = true
 	rt.sched = alarm.Start(alarm.Config{
 		DB:  nd,
@@ -233,6 +236,19 @@ func (rt *Runtime) setDefaults() {
 	}
 }
 
+// BeginClose tells objects the runtime is about to close (State.Closing
+// returns a closed channel) while calls are still accepted, so handlers that
+// wait, such as a lock acquire with a wait time, can give up early. Close
+// calls it too.
+func (rt *Runtime) BeginClose() {
+	rt.mu.RLock()
+	ch := rt.closingCh
+	rt.mu.RUnlock()
+	if ch != nil {
+		rt.closeOnce.Do(func() { close(ch) })
+	}
+}
+
 // Close stops intake (new calls fail with ErrClosed), lets queued and
 // running events finish and commit, makes every commit durable, closes
 // every object's database and releases the data directory. If ctx ends
@@ -246,6 +262,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	first := !rt.closing
 	rt.closing = true
 	rt.mu.Unlock()
+	rt.BeginClose()
 	if first {
 		rt.sched.Close()
 		rt.mu.Lock()

@@ -30,6 +30,11 @@ func (s *State) Storage() *Storage { return &s.o.storage }
 // Now returns the runtime clock's time.
 func (s *State) Now() time.Time { return s.o.rt.Clock.Now() }
 
+// Closing returns a channel closed when the runtime begins to close. A
+// handler that waits for something (outside the gate) should stop waiting
+// and fail when it closes: Close waits for every running handler.
+func (s *State) Closing() <-chan struct{} { return s.o.rt.closingCh }
+
 // Logger returns the runtime's logger with the object's class and ID.
 func (s *State) Logger() *slog.Logger {
 	return s.o.rt.Logger.With("class", s.o.ns.name, "id", s.id.String())

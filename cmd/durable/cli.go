@@ -11,6 +11,8 @@ import (
 // Main is the CLI. Tests call Run directly.
 type Main struct {
 	Stdout, Stderr io.Writer
+	// Ready, if set, is called with the server's address once it listens.
+	Ready func(addr string)
 }
 
 type command struct {

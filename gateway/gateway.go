@@ -1,0 +1,249 @@
+// Package gateway is the HTTP front of `durable serve`: it authenticates,
+// validates every input before an object is touched, routes requests to the
+// built-in objects through their typed clients, and maps errors to the
+// status codes and error codes of api.md in one table (errors.go).
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/durableobjects/durable"
+)
+
+// Config configures a Gateway.
+type Config struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every /v1 request.
+	Token string
+	// Webhooks are the scheduler's delivery targets, by name.
+	Webhooks map[string]string
+	// Upstreams are the fetch routes' upstream base URLs, by name.
+	Upstreams map[string]string
+	// MaxBody is the request body limit; DefaultMaxBody if 0.
+	MaxBody int64
+	// Logger receives access logs and errors.
+	Logger *slog.Logger
+	// HTTPClient makes webhook and upstream requests; a client with
+	// timeouts if nil.
+	HTTPClient *http.Client
+}
+
+// Gateway serves the HTTP API of api.md on a runtime.
+type Gateway struct {
+	rt      *durable.Runtime
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	closers []func(ctx context.Context) error
+
+	patterns
+}
+
+// New registers the built-in classes on rt (which must not be open yet) and
+// returns the gateway serving them and any classes already registered
+// (under /v1/objects/).
+func New(rt *durable.Runtime, cfg Config) (*Gateway, error) {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	g := &Gateway{rt: rt, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	g.metrics = newMetrics(rt)
+	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	g.mux.Handle("GET /metrics", g.metrics.handler())
+	for _, setup := range []func() error{
+		g.setupRateLimit,
+		g.setupLocks,
+		g.setupSessions,
+		g.setupScheduler,
+		g.setupFetch,
+		g.setupDocs,
+		g.setupObjects,
+	} {
+		if err := setup(); err != nil {
+			return nil, err
+		}
+	}
+	g.mux.HandleFunc("/", g.notFoundOrMethod)
+	return g, nil
+}
+
+// BeginShutdown tells long-running requests (waiting lock acquires,
+// WebSockets) that the server is going away.
+func (g *Gateway) BeginShutdown() { g.rt.BeginClose() }
+
+// Close releases what the gateway holds beyond HTTP requests (WebSockets).
+func (g *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range g.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// handlerFunc is a route: it writes its answer, or returns an error for
+// the error table to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers a route.
+func (g *Gateway) handle(pattern string, h handlerFunc) {
+	g.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			g.writeError(w, r, err)
+		}
+	})
+}
+
+// writeError answers err and logs it if it is not a client's mistake.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e, known := toAPIError(err)
+	if !known {
+		g.log.Error("request failed", "id", requestID(r), "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeAPIError(w, e)
+}
+
+// notFoundOrMethod answers requests no route matched: 405 with Allow when
+// the path exists for other methods, else 404.
+func (g *Gateway) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := g.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeAPIError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+			Message: r.Method + " is not allowed here; allowed: " + strings.Join(allow, ", ")})
+		return
+	}
+	writeAPIError(w, notFound("no route for %s", r.URL.Path))
+}
+
+// ServeHTTP implements http.Handler: request ID, panic recovery,
+// authentication, routing, metrics and the access log.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			g.log.Error("handler panicked", "id", id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !sw.wroteHeader {
+				writeAPIError(sw, &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"})
+			}
+		}
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		g.metrics.observe(route, sw.status(), d)
+		g.log.Info("request", "id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+			"status", sw.status(), "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
+	}()
+	if g.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !g.authorized(r) {
+		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})
+		return
+	}
+	g.mux.ServeHTTP(sw, r)
+}
+
+func (g *Gateway) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(g.cfg.Token)) == 1
+}
+
+type requestIDKey struct{}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validRequestID accepts a client's request ID if it is short and plain.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	code        int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) status() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// Unwrap lets http.ResponseController reach the connection (WebSocket
+// upgrades hijack it).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// DefaultMaxBody is the request body limit of every route (api.md).
+const DefaultMaxBody = 1 << 20
+
+// MaxPathParam is the longest path parameter, in bytes, after decoding.
+const MaxPathParam = 256
+
+// pathParam returns the decoded path parameter name, checked as api.md
+// requires: 1-256 bytes of valid UTF-8 with no control characters.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := r.PathValue(name)
+	if err := checkParam(name, v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+func checkParam(name, v string) error {
+	switch {
+	case v == "":
+		return invalid("path parameter %s is empty", name)
+	case len(v) > MaxPathParam:
+		return invalid("path parameter %s is %d bytes, over %d", name, len(v), MaxPathParam)
+	case !utf8.ValidString(v):
+		return invalid("path parameter %s is not valid UTF-8", name)
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return invalid("path parameter %s contains a control character", name)
+	}
+	return nil
+}
+
+// decodeJSON reads a JSON object from the body into dst, strictly: unknown
+// fields, wrong types, trailing data and bodies over the limit are refused.
+// An empty body leaves dst as it is (every field at its default); required
+// fields are the caller's to check.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Message: "request body over " + formatBytes(limit)}
+		}
+		return invalid("reading request body: %v", err)
+	}
+	return decodeBody(body, dst)
+}
+
+func decodeBody(body []byte, dst any) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil
+	}
+	if trimmed[0] != '{' {
+		return invalid("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return invalid("malformed JSON: %s", jsonErrorText(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("malformed JSON: data after the object")
+	}
+	return nil
+}
+
+// jsonErrorText describes a decoding error without Go type names.
+func jsonErrorText(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		if typeErr.Field != "" {
+			return "field " + typeErr.Field + " has the wrong type (got " + typeErr.Value + ")"
+		}
+		return "wrong type (got " + typeErr.Value + ")"
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	return msg
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// writeJSON writes v as the JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// rawJSON checks that a request field holding arbitrary JSON (session data,
+// event payload) is at most limit bytes.
+func rawJSONSize(name string, v json.RawMessage, limit int) error {
+	if len(v) > limit {
+		return invalid("%s is %d bytes, over %s", name, len(v), formatBytes(int64(limit)))
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+// Package collab is the built-in collaborative document: versioned content
+// edited over hibernatable WebSockets.
+package collab

@@ -1,0 +1,2 @@
+// Package session is the built-in session store, sharded across objects.
+package session
