@@ -72,6 +72,15 @@ type alarmRun struct {
 	next      int64 // the alarm time after the run (0: none)
 }
 
+// runningAlarm is the alarm whose handler is running. The stored alarm
+// stays in place until the handler succeeds, so a crash in the middle
+// (even after the handler stepped outside the gate and its first turn
+// committed) runs it again; meanwhile GetAlarm reads it as deleted.
+type runningAlarm struct {
+	at      int64
+	touched bool // SetAlarm or DeleteAlarm was called during the run
+}
+
 // run runs in the object's gate.
 func (r *alarmRun) run(ctx context.Context, o *object) {
 	st := o.store
@@ -99,16 +108,20 @@ func (r *alarmRun) run(ctx context.Context, o *object) {
 		}
 		return
 	}
-	// The running alarm reads as deleted; if the handler sets another, that
-	// one replaces any retry.
-	if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
-		panic(errAbort(err))
-	}
 	o.rt.stats.alarmRuns.Add(1)
+	running := &runningAlarm{at: at}
+	o.alarm = running
 	herr := h.Alarm(ctx, AlarmInfo{RetryCount: int(retry), IsRetry: retry > 0})
+	o.alarm = nil
 	if herr != nil {
 		o.state.Logger().Warn("alarm handler failed", "retry", retry, "err", herr)
 		r.recordFailure(ctx, o)
+		return
+	}
+	if !running.touched {
+		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
+			panic(errAbort(err))
+		}
 		return
 	}
 	next, ok, err := st.MetaInt(metaAlarm)
@@ -121,10 +134,15 @@ func (r *alarmRun) run(ctx context.Context, o *object) {
 }
 
 // recordFailure schedules the retry of a failed run, unless the handler set
-// a new alarm, or gives up after AlarmMaxRetries.
+// or deleted the alarm, or gives up after AlarmMaxRetries.
 func (r *alarmRun) recordFailure(_ context.Context, o *object) {
+	o.alarm = nil
 	st := o.store
 	cur, ok, err := st.MetaInt(metaAlarm)
+	if err != nil {
+		panic(errAbort(err))
+	}
+	retry, _, err := st.MetaInt(metaAlarmRetry)
 	if err != nil {
 		panic(errAbort(err))
 	}
@@ -133,14 +151,13 @@ func (r *alarmRun) recordFailure(_ context.Context, o *object) {
 		if !ok {
 			return
 		}
-		retry, _, err := st.MetaInt(metaAlarmRetry)
-		if err != nil {
-			panic(errAbort(err))
-		}
 		r.read, r.orig, r.origRetry = true, cur, retry
 	}
-	if ok && cur != r.orig {
-		r.next = cur // the handler set a new alarm: it replaces the retry
+	if !ok || cur != r.orig || retry != r.origRetry {
+		// The handler set a new alarm (or deleted it): that replaces the retry.
+		if ok {
+			r.next = cur
+		}
 		return
 	}
 	if r.origRetry >= AlarmMaxRetries {

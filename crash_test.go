@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 	case "alarm":
 		crashAlarmSetter(os.Getenv("DURABLE_TEST_DIR"))
 		os.Exit(0)
+	case "alarm-hang":
+		hangInAlarm = true
+		crashAlarmSetter(os.Getenv("DURABLE_TEST_DIR"))
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -54,7 +58,18 @@ func (o *crashObject) SetAlarmIn(ctx context.Context, d time.Duration) error {
 // crashAlarms receives alarm runs in the parent process.
 var crashAlarms = make(chan string, 10)
 
+// hangInAlarm makes the child's alarm handler step outside the gate (so its
+// first turn commits) and wait there to be killed.
+var hangInAlarm bool
+
 func (o *crashObject) Alarm(ctx context.Context, info durable.AlarmInfo) error {
+	if hangInAlarm {
+		o.st.Storage().Put("touched", []byte("1"))
+		return o.st.OutsideGate(func() error {
+			fmt.Println("alarm running")
+			select {}
+		})
+	}
 	crashAlarms <- o.st.ID().String()
 	return nil
 }
@@ -232,5 +247,33 @@ func TestAlarmSurvivesSIGKILL(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("alarm set before SIGKILL did not fire after restart")
+	}
+}
+
+func TestAlarmInterruptedMidHandlerRunsAgain(t *testing.T) {
+	dir := t.TempDir()
+	cmd, sc := startChild(t, "alarm-hang", dir)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "set ") {
+		t.Fatalf("child: %q", sc.Text())
+	}
+	id := strings.TrimPrefix(sc.Text(), "set ")
+	if !sc.Scan() || sc.Text() != "alarm running" {
+		t.Fatalf("child: %q", sc.Text())
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+
+	rt, _, err := openCrashRuntime(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	select {
+	case got := <-crashAlarms:
+		if got != id {
+			t.Fatalf("alarm of %s fired, want %s", got, id)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("an alarm killed mid-handler was not delivered again after restart")
 	}
 }

@@ -28,6 +28,7 @@ type object struct {
 	state     *State
 	walFresh  bool // the WAL file may be new: sync its directory entry too
 	alarmKey  alarm.Key
+	alarm     *runningAlarm // the alarm whose handler is running
 	indexedAt atomic.Int64 // the alarm index entry we know of; 0 unknown
 
 	lastUsed atomic.Int64 // Clock nanoseconds of the last event
@@ -101,6 +102,7 @@ func (o *object) indexAlarm(at int64) error {
 
 // Reset implements actor.Host.
 func (o *object) Reset() {
+	o.alarm = nil
 	if o.state != nil {
 		o.state.stale.Store(true)
 	}

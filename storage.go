@@ -79,7 +79,12 @@ func (s *Storage) List(opts ListOptions) ([]Entry, error) {
 
 // DeleteAll deletes every key, every SQL table, view, index and trigger,
 // and the alarm, atomically with the rest of the event.
-func (s *Storage) DeleteAll() error { return s.st().DeleteAll() }
+func (s *Storage) DeleteAll() error {
+	if s.o.alarm != nil {
+		s.o.alarm.touched = true
+	}
+	return s.st().DeleteAll()
+}
 
 // Transaction runs fn in a nested transaction: if fn returns an error or
 // panics, fn's writes are undone and the rest of the event's are kept.
@@ -192,6 +197,9 @@ func (s *Storage) SetAlarm(t time.Time) error {
 	if err := o.store.DeleteMeta(metaAlarmRetry); err != nil {
 		return err
 	}
+	if o.alarm != nil {
+		o.alarm.touched = true
+	}
 	// Index first: if the commit is lost, an early index entry only costs a
 	// wake-up that finds no alarm.
 	return o.indexAlarm(ms)
@@ -204,10 +212,16 @@ func (s *Storage) GetAlarm() (time.Time, bool, error) {
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
+	if a := s.o.alarm; a != nil && !a.touched && a.at == ms {
+		return time.Time{}, false, nil // the running alarm reads as deleted
+	}
 	return time.UnixMilli(ms), true, nil
 }
 
 // DeleteAlarm deletes the object's alarm, if any.
 func (s *Storage) DeleteAlarm() error {
+	if s.o.alarm != nil {
+		s.o.alarm.touched = true
+	}
 	return s.st().DeleteMeta(metaAlarm, metaAlarmRetry)
 }
