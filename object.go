@@ -29,7 +29,7 @@ type object struct {
 	walFresh  bool // the WAL file may be new: sync its directory entry too
 	alarmKey  alarm.Key
 	alarm     *runningAlarm // the alarm whose handler is running
-	indexedAt atomic.Int64 // the alarm index entry we know of; 0 unknown
+	indexedAt atomic.Int64  // the alarm index entry we know of; 0 unknown
 
 	lastUsed atomic.Int64 // Clock nanoseconds of the last event
 	dead     atomic.Bool  // evicted; look the object up again
