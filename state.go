@@ -30,6 +30,11 @@ func (s *State) Storage() *Storage { return &s.o.storage }
 // Now returns the runtime clock's time.
 func (s *State) Now() time.Time { return s.o.rt.Clock.Now() }
 
+// Clock returns the runtime's clock, for timers (with AfterFunc) that must
+// follow the same time as Now, such as a deadline a handler waits for
+// outside the gate.
+func (s *State) Clock() Clock { return s.o.rt.Clock }
+
 // Closing returns a channel closed when the runtime begins to close. A
 // handler that waits for something (outside the gate) should stop waiting
 // and fail when it closes: Close waits for every running handler.
