@@ -323,7 +323,7 @@ func (rt *Runtime) lookup(ns *Namespace, raw [32]byte) (*object, error) {
 			return o, nil
 		}
 		rt.mu.Lock()
-		if o, ok = rt.objects[k]; !ok {
+		if _, exists := rt.objects[k]; !exists {
 			if rt.closing {
 				rt.mu.Unlock()
 				return nil, ErrClosed
@@ -340,10 +340,6 @@ func (rt *Runtime) lookup(ns *Namespace, raw [32]byte) (*object, error) {
 		}
 		rt.mu.Unlock()
 	}
-}
-
-func (rt *Runtime) objectPath(ns string, raw [32]byte) string {
-	return objectPath(rt.Dir, ns, raw)
 }
 
 // objectPath is where an object's database lives: a fan-out directory per

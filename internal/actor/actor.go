@@ -107,7 +107,6 @@ type Actor struct {
 	running   bool // a goroutine runs the loop
 	dead      bool
 	suspended int // events outside the gate
-	closing   bool
 
 	// Owned by the gate holder.
 	batch     []*Event
