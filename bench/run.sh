@@ -104,7 +104,10 @@ setup() {
 
 # --- servers -----------------------------------------------------------------
 
-NEXT_PORT=$((20000 + RANDOM % 20000))
+# Ports below the kernel's ephemeral range, so no client socket holds one.
+read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=32768
+PORT_LO=$((EPHEMERAL_LO > 12000 ? EPHEMERAL_LO - 10000 : 2000))
+NEXT_PORT=$((PORT_LO + RANDOM % 5000))
 free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do
 		NEXT_PORT=$((NEXT_PORT + 1))
@@ -149,13 +152,19 @@ start_redis() {
 		sleep 0.1
 	done
 	free_port
-	"$WORK/bin/redispeer" --addr "127.0.0.1:$PORT" --redis "127.0.0.1:$rport" >"$WORK/run/redispeer.out" 2>&1 &
+	"$WORK/bin/redispeer" --addr "127.0.0.1:$PORT" --redis "127.0.0.1:$rport" >"$WORK/run/redispeer.log" 2>&1 &
 	PIDS+=($!)
 	wait_for $! "$PORT" redispeer
 }
 
-# start SERVER: sets URL, or returns 1.
+# start SERVER: sets URL, or returns 1 after showing the server's log.
 start() {
+	if start_once "$1"; then return 0; fi
+	tail -n 5 "$WORK"/run/*.log >&2 2>/dev/null || true
+	return 1
+}
+
+start_once() {
 	rm -rf "$WORK/run"
 	mkdir -p "$WORK/run"
 	case $1 in
@@ -164,10 +173,10 @@ start() {
 		mkdir -p "$WORK/run/data"
 		"$WORK/bin/durable" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" >"$WORK/run/durable.log" 2>&1 &
 		PIDS+=($!)
-		wait_for $! "$PORT" durable || { tail -5 "$WORK/run/durable.log" >&2; return 1; }
+		wait_for $! "$PORT" durable || return 1
 		;;
-	redis-always) start_redis always ;;
-	redis-everysec) start_redis everysec ;;
+	redis-always) start_redis always || return 1 ;;
+	redis-everysec) start_redis everysec || return 1 ;;
 	workerd)
 		free_port
 		mkdir -p "$WORK/run/do"
@@ -205,8 +214,14 @@ to_seconds() { # 10s, 1500ms, 2m → whole seconds, rounded up
 
 run_one() { # SCENARIO SERVER REP
 	local scenario=$1 server=$2 rep=$3 file="$OUT/$1.$2.$3.json"
+	URL=
 	if [ "$server" = durable ] && [ -n "$DURABLE_MISSING" ]; then return; fi
 	if ! start "$server"; then
+		stop_all
+		log "$server failed to start; trying once more"
+		start "$server" || true
+	fi
+	if [ -z "${URL:-}" ]; then
 		log "$server failed to start; skipping $scenario"
 		stop_all
 		if [ "$server" = durable ]; then
@@ -222,6 +237,7 @@ run_one() { # SCENARIO SERVER REP
 		printf '{"server":"%s","rep":%d,"result":%s}\n' "$server" "$rep" "$(cat "$file")" >>"$RESULTS"
 	else
 		log "loadgen failed for $scenario on $server"
+		printf '{"server":"%s","rep":%d,"scenario":"%s","error":"loadgen failed"}\n' "$server" "$rep" "$scenario" >>"$RESULTS"
 	fi
 	stop_all
 }

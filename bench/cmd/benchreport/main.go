@@ -43,8 +43,12 @@ type line struct {
 	Server  string `json:"server"`
 	Rep     int    `json:"rep"`
 	Missing string `json:"missing"`
-	Result  struct {
+	// Scenario and Error describe a run that produced no result.
+	Scenario string `json:"scenario"`
+	Error    string `json:"error"`
+	Result   struct {
 		Scenario        string           `json:"scenario"`
+		Ops             int64            `json:"ops"`
 		OpsPerSec       float64          `json:"ops_per_s"`
 		FailedOps       int64            `json:"failed_ops"`
 		TransportErrors int64            `json:"transport_errors"`
@@ -55,10 +59,20 @@ type line struct {
 	} `json:"result"`
 }
 
+// maxFailed is the share of failed ops above which a figure is not compared.
+const maxFailed = 0.01
+
 // cell gathers one server's runs of one scenario.
 type cell struct {
-	ops, p99 []float64
-	failed   int64
+	ops, p99      []float64
+	total, failed int64
+	statuses      map[string]int64
+	errors        []string // runs that produced no result
+}
+
+// ok reports whether c has figures worth comparing.
+func (c *cell) ok() bool {
+	return c != nil && len(c.ops) > 0 && float64(c.failed) <= maxFailed*float64(c.total)
 }
 
 func report(r io.Reader, w io.Writer) error {
@@ -83,17 +97,28 @@ func report(r io.Reader, w io.Writer) error {
 			continue
 		}
 		s := l.Result.Scenario
+		if l.Error != "" {
+			s = l.Scenario
+		}
 		if !slices.Contains(scenarios, s) {
 			scenarios = append(scenarios, s)
 		}
 		c := cells[[2]string{s, l.Server}]
 		if c == nil {
-			c = &cell{}
+			c = &cell{statuses: map[string]int64{}}
 			cells[[2]string{s, l.Server}] = c
+		}
+		if l.Error != "" {
+			c.errors = append(c.errors, l.Error)
+			continue
 		}
 		c.ops = append(c.ops, l.Result.OpsPerSec)
 		c.p99 = append(c.p99, l.Result.Latency.P99)
+		c.total += l.Result.Ops
 		c.failed += l.Result.FailedOps
+		for code, n := range l.Result.Statuses {
+			c.statuses[code] += n
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return err
@@ -120,11 +145,15 @@ func report(r io.Reader, w io.Writer) error {
 				row = append(row, missing[s], "-")
 			case c == nil:
 				row = append(row, "-", "-")
+			case len(c.ops) == 0:
+				row = append(row, "failed", "-")
+				notes = append(notes, fmt.Sprintf("%s on %s: %s", scen, s, strings.Join(c.errors, "; ")))
 			default:
 				ops := fmt.Sprintf("%.0f", median(c.ops))
-				if c.failed > 0 {
+				if c.failed > 0 || len(c.errors) > 0 {
 					ops += "!"
-					notes = append(notes, fmt.Sprintf("%s on %s: %d failed ops", scen, s, c.failed))
+					notes = append(notes, fmt.Sprintf("%s on %s: %d of %d ops failed, %d runs failed; statuses %v",
+						scen, s, c.failed, c.total, len(c.errors), c.statuses))
 				}
 				row = append(row, ops, fmt.Sprintf("%.2fms", median(c.p99)))
 			}
@@ -133,7 +162,7 @@ func report(r io.Reader, w io.Writer) error {
 			base := cells[[2]string{scen, baseline}]
 			for _, p := range peers {
 				peer := cells[[2]string{scen, p}]
-				if base == nil || peer == nil || median(peer.ops) == 0 {
+				if !base.ok() || !peer.ok() || median(peer.ops) == 0 {
 					row = append(row, "n/a")
 					continue
 				}
@@ -149,7 +178,8 @@ func report(r io.Reader, w io.Writer) error {
 	for _, n := range notes {
 		fmt.Fprintln(w, "!", n)
 	}
-	fmt.Fprintln(w, "ops/s: completed ops per second (lock-cycle: one op = acquire + release); p99 per op; ratios compare ops/s.")
+	fmt.Fprintln(w, "ops/s: completed ops per second (lock-cycle: one op = acquire + release); p99 per op; ratios compare ops/s;")
+	fmt.Fprintf(w, "! marks failures; no ratio is given where over %.0f%% of ops failed.\n", maxFailed*100)
 	return nil
 }
 

@@ -8,8 +8,8 @@ import (
 )
 
 func result(server string, rep int, scenario string, ops, p99 float64, failed int) string {
-	return fmt.Sprintf(`{"server":%q,"rep":%d,"result":{"scenario":%q,"ops_per_s":%g,"failed_ops":%d,"latency_ms":{"p99":%g}}}`,
-		server, rep, scenario, ops, failed, p99)
+	return fmt.Sprintf(`{"server":%q,"rep":%d,"result":{"scenario":%q,"ops":%d,"ops_per_s":%g,"failed_ops":%d,"latency_ms":{"p99":%g}}}`,
+		server, rep, scenario, int(ops), ops, failed, p99)
 }
 
 func TestReportRatiosAndMedians(t *testing.T) {
@@ -26,7 +26,7 @@ func TestReportRatiosAndMedians(t *testing.T) {
 	}
 	got := out.String()
 	// durable median 3000, redis median 1500: ratio 2.00×; redis p99 median 5.
-	for _, want := range []string{"durable÷redis", "3000", "1500!", "5.00ms", "2.00×", "s1 on redis: 3 failed ops"} {
+	for _, want := range []string{"durable÷redis", "3000", "1500!", "5.00ms", "2.00×", "s1 on redis: 3 of 4500 ops failed"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
@@ -41,6 +41,28 @@ func TestReportMissingBaseline(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{"not built yet", "800", "n/a", "durable: not built yet"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestReportNoRatioForFailingRuns(t *testing.T) {
+	in := strings.Join([]string{
+		result("durable", 0, "s1", 9000, 1, 9000), // every op failed (e.g. 404)
+		result("redis", 0, "s1", 1000, 4, 0),
+		`{"server":"durable","rep":0,"scenario":"s2","error":"loadgen failed"}`,
+		result("redis", 0, "s2", 1000, 4, 0),
+	}, "\n")
+	var out bytes.Buffer
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if strings.Contains(got, "9.00×") {
+		t.Errorf("ratio computed from failed ops:\n%s", got)
+	}
+	for _, want := range []string{"9000!", "failed", "s2 on durable: loadgen failed", "n/a"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q:\n%s", want, got)
 		}
