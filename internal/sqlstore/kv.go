@@ -240,11 +240,16 @@ func (s *Store) List(opts ListOptions) ([]Entry, error) {
 }
 
 // DeleteAll deletes every key, every user table, view, index and trigger,
-// and the alarm, atomically with the rest of the event.
+// and the alarm, atomically with the rest of the event. It is all or
+// nothing: if a step fails, what it already deleted is restored.
 func (s *Store) DeleteAll() error {
 	if c, err := s.reader(); c == nil || err != nil {
 		return err
 	}
+	return s.Transaction(s.deleteAll)
+}
+
+func (s *Store) deleteAll() error {
 	if _, err := s.writer(); err != nil {
 		return err
 	}
@@ -263,6 +268,21 @@ func (s *Store) DeleteAll() error {
 	if err != nil {
 		return s.afterError(err)
 	}
+	// Foreign keys are enforced, and dropping a parent table before its
+	// children fails its implicit DELETE. Deferred, the violations go away
+	// as the children are dropped too. The setting is the connection's:
+	// put it back as it was (turning it off forgets deferred violations,
+	// and none are left once every table is gone).
+	deferred, err := s.pragmaBool("defer_foreign_keys")
+	if err != nil {
+		return s.afterError(err)
+	}
+	if !deferred {
+		if err := s.conn.Exec("PRAGMA defer_foreign_keys = ON"); err != nil {
+			return s.afterError(err)
+		}
+		defer s.conn.Exec("PRAGMA defer_foreign_keys = OFF")
+	}
 	// Triggers and views first, then tables (dropping a table drops its indexes).
 	order := map[string]int{"trigger": 0, "view": 1, "table": 2}
 	slices.SortStableFunc(objs, func(a, b object) int { return order[a.typ] - order[b.typ] })
@@ -275,6 +295,19 @@ func (s *Store) DeleteAll() error {
 		return s.afterError(err)
 	}
 	return nil
+}
+
+// pragmaBool reads a boolean PRAGMA of the connection.
+func (s *Store) pragmaBool(name string) (bool, error) {
+	st, err := s.prepared("PRAGMA " + name)
+	if err != nil {
+		return false, err
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return false, fmt.Errorf("PRAGMA %s: no result: %w", name, st.Err())
+	}
+	return st.ColumnBool(0), nil
 }
 
 // afterError marks the store broken when SQLite rolled the whole transaction

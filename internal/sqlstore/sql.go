@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/ncruces/go-sqlite3"
@@ -126,7 +127,10 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	for _, cur := range s.cursors {
 		if cur.st == st && !cur.closed {
 			// The same cached statement again: the old cursor ends here.
+			// (A statement has at most one open cursor, and finish
+			// removes it from s.cursors: stop looking.)
 			cur.finish(fmt.Errorf("%w: the same statement was executed again", ErrCursorClosed))
+			break
 		}
 	}
 	ddl := s.auth.ddl
@@ -152,10 +156,8 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 			return fail(err)
 		}
 	}
-	cur := &Cursor{s: s, st: st, cached: cached, total: c.TotalChanges()}
-	s.auth.user = true
-	cur.hasRow = st.Step()
-	s.auth.user = false
+	cur := &Cursor{s: s, st: st, cached: cached, epoch: s.epoch}
+	cur.hasRow = cur.step()
 	if err := st.Err(); err != nil {
 		if ddl {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")
@@ -173,8 +175,9 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	}
 	if !cur.hasRow {
 		cur.finish(nil)
+	} else {
+		s.cursors = append(s.cursors, cur)
 	}
-	s.cursors = append(s.cursors, cur)
 	return cur, nil
 }
 
@@ -208,11 +211,28 @@ func (s *Store) release(st *sqlite3.Stmt) {
 	st.Close()
 }
 
+// closeCursors ends the open cursors of the turn. Cursors that already
+// finished are not kept (an event may run any number of statements); they
+// see the epoch change when next used.
 func (s *Store) closeCursors() {
-	for _, c := range s.cursors {
-		c.finish(fmt.Errorf("%w: the event that opened it ended", ErrCursorClosed))
+	open := s.cursors
+	s.cursors = nil
+	for _, c := range open {
+		c.finish(errEventEnded)
 	}
-	s.cursors = s.cursors[:0]
+	s.epoch++
+}
+
+var errEventEnded = fmt.Errorf("%w: the event that opened it ended", ErrCursorClosed)
+
+// forget drops a finished cursor from the open ones.
+func (s *Store) forget(c *Cursor) {
+	for i := len(s.cursors) - 1; i >= 0; i-- {
+		if s.cursors[i] == c {
+			s.cursors = slices.Delete(s.cursors, i, i+1)
+			return
+		}
+	}
 }
 
 func isBlank(sql string) bool {
@@ -307,13 +327,37 @@ type Cursor struct {
 	closed  bool
 	err     error
 	cols    []string
-	total   int64 // the connection's total changes before the statement
+	epoch   uint64 // the store's epoch when the cursor was opened
 
-	rowsRead, rowsWritten int64
+	rowsRead    int64 // rows returned
+	rowsWritten int64 // changes counted while this statement ran
+}
+
+// step steps the statement as user SQL and counts the rows it changed.
+// SQLite adds a statement's changes to the connection's total when the
+// statement halts, which happens inside one of its steps or its reset, so
+// counting around those calls only (not between them, when other
+// statements may run) gives this statement's changes, triggers included.
+func (c *Cursor) step() bool {
+	conn := c.st.Conn()
+	before := conn.TotalChanges()
+	c.s.auth.user = true
+	ok := c.st.Step()
+	c.s.auth.user = false
+	c.rowsWritten += conn.TotalChanges() - before
+	return ok
+}
+
+// expire closes a cursor whose event has ended.
+func (c *Cursor) expire() {
+	if c.epoch != c.s.epoch {
+		c.finish(errEventEnded)
+	}
 }
 
 // Next advances to the next row and reports whether there is one.
 func (c *Cursor) Next() bool {
+	c.expire()
 	if c.closed {
 		c.current = false
 		return false
@@ -323,10 +367,7 @@ func (c *Cursor) Next() bool {
 		c.rowsRead++
 		return true
 	}
-	c.s.auth.user = true
-	ok := c.st.Step()
-	c.s.auth.user = false
-	if !ok {
+	if !c.step() {
 		c.current = false
 		c.finish(c.st.Err())
 		return false
@@ -350,6 +391,7 @@ func (c *Cursor) Columns() []string {
 
 // Scan copies the current row into dest.
 func (c *Cursor) Scan(dest ...any) error {
+	c.expire()
 	if !c.current {
 		if c.err != nil {
 			return c.err
@@ -367,8 +409,13 @@ func (c *Cursor) Scan(dest ...any) error {
 	return nil
 }
 
-// Values returns the current row's values: int64, float64, string, []byte or nil.
+// Values returns the current row's values: int64, float64, string, []byte or
+// nil each; nil when there is no current row.
 func (c *Cursor) Values() []any {
+	c.expire()
+	if !c.current {
+		return nil
+	}
 	row := make([]any, c.st.ColumnCount())
 	for i := range row {
 		row[i] = columnValue(c.st, i)
@@ -376,11 +423,16 @@ func (c *Cursor) Values() []any {
 	return row
 }
 
-// All returns the remaining rows and closes the cursor.
+// All returns the remaining rows and closes the cursor. A cursor closed by
+// the end of its event or by its statement running again fails with
+// ErrCursorClosed rather than look empty.
 func (c *Cursor) All() ([][]any, error) {
 	var rows [][]any
 	for c.Next() {
 		rows = append(rows, c.Values())
+	}
+	if errors.Is(c.err, ErrCursorClosed) {
+		return rows, c.err
 	}
 	return rows, c.Close()
 }
@@ -389,6 +441,9 @@ func (c *Cursor) All() ([][]any, error) {
 // row remains. The cursor is closed.
 func (c *Cursor) One(dest ...any) error {
 	if !c.Next() {
+		if errors.Is(c.err, ErrCursorClosed) {
+			return c.err
+		}
 		if err := c.Close(); err != nil {
 			return err
 		}
@@ -406,7 +461,10 @@ func (c *Cursor) One(dest ...any) error {
 }
 
 // Err returns the error that ended the iteration, if any.
-func (c *Cursor) Err() error { return c.err }
+func (c *Cursor) Err() error {
+	c.expire()
+	return c.err
+}
 
 // RowsRead returns the rows returned so far plus the rows the statement
 // stepped through in full scans: an estimate of the rows read.
@@ -417,16 +475,14 @@ func (c *Cursor) RowsRead() int64 {
 	return c.rowsRead + int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false))
 }
 
-// RowsWritten returns the rows inserted, updated or deleted, triggers included.
-func (c *Cursor) RowsWritten() int64 {
-	if c.closed {
-		return c.rowsWritten
-	}
-	return c.st.Conn().TotalChanges() - c.total
-}
+// RowsWritten returns the rows the statement inserted, updated or deleted,
+// triggers included. SQLite counts them when the statement completes, so
+// the value is final once the cursor is exhausted or closed.
+func (c *Cursor) RowsWritten() int64 { return c.rowsWritten }
 
 // Close releases the statement. It returns the iteration's error, if any.
 func (c *Cursor) Close() error {
+	c.expire()
 	c.finish(nil)
 	if errors.Is(c.err, ErrCursorClosed) {
 		return nil
@@ -441,14 +497,17 @@ func (c *Cursor) finish(err error) {
 		}
 		return
 	}
+	c.s.forget(c)
 	c.Columns()
 	c.rowsRead += int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false))
-	c.rowsWritten = c.st.Conn().TotalChanges() - c.total
 	c.closed, c.current, c.hasRow = true, false, false
 	if err != nil {
 		c.err = c.s.afterError(err)
 	}
+	// A reset before the end completes the statement: its changes count.
+	before := c.st.Conn().TotalChanges()
 	c.st.Reset()
+	c.rowsWritten += c.st.Conn().TotalChanges() - before
 	c.st.ClearBindings()
 	if !c.cached {
 		c.st.Close()

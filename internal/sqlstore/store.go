@@ -74,6 +74,7 @@ type Store struct {
 	stmts   map[string]*sqlite3.Stmt // internal statements
 	user    *stmtCache               // user statements
 	cursors []*Cursor                // open cursors of the current turn
+	epoch   uint64                   // counts closeCursors: a cursor of an older epoch is closed
 	auth    authorizer
 }
 
@@ -349,9 +350,15 @@ func openConn(path string, sync Synchronous) (*sqlite3.Conn, error) {
 	return c, nil
 }
 
+// recordOverhead bounds what SQLite adds to a row's values when it encodes
+// them as one record (a header of a few varints). LIMIT_LENGTH applies to
+// that record too, so without it a key and a value both at their limits
+// would not fit in a KV row.
+const recordOverhead = 64
+
 // setLimits applies the SQL limits of Cloudflare's SQLite-backed objects.
 func setLimits(c *sqlite3.Conn) {
-	c.Limit(sqlite3.LIMIT_LENGTH, MaxValueSize+MaxKeySize)
+	c.Limit(sqlite3.LIMIT_LENGTH, MaxValueSize+MaxKeySize+recordOverhead)
 	c.Limit(sqlite3.LIMIT_SQL_LENGTH, MaxSQLLength)
 	c.Limit(sqlite3.LIMIT_COLUMN, MaxColumns)
 	c.Limit(sqlite3.LIMIT_VARIABLE_NUMBER, MaxBoundParameters)
