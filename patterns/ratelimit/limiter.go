@@ -1,0 +1,340 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/durableobjects/durable"
+)
+
+// schema is the limiter's storage (docs/patterns/ratelimit.md):
+//
+//   - rl_log: the sliding log, one row per ALLOWED request. cum is the
+//     running total of cost up to and including the row, so it strictly
+//     increases with insertion order, and so does ts (see checkLog): the
+//     cost in (now-window, now] is the newest cum minus the cum before the
+//     first row in the window, one lookup in rl_log_ts (which covers it).
+//   - rl_meta: 'retention', the largest window used since the log was last
+//     empty; entries are deleted once older than it.
+//   - rl_bucket: the token bucket's one row, its theoretical arrival time
+//     tat_ms + tat_frac/tat_den milliseconds.
+const schema = `
+CREATE TABLE IF NOT EXISTS rl_log (
+	cum  INTEGER PRIMARY KEY,
+	ts   INTEGER NOT NULL,
+	cost INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rl_log_ts ON rl_log (ts, cost);
+CREATE TABLE IF NOT EXISTS rl_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rl_bucket (
+	id       INTEGER PRIMARY KEY CHECK (id = 1),
+	tat_ms   INTEGER NOT NULL,
+	tat_frac INTEGER NOT NULL,
+	tat_den  INTEGER NOT NULL
+);`
+
+// cleanupDelay is the least time between a check and the cleanup alarm it
+// sets, and between two cleanup runs: the alarm runs when the oldest entry
+// leaves the retention window, but never more than about once a second per
+// key, so sub-second windows do not turn every check into two events.
+const cleanupDelay = int64(time.Second / time.Millisecond)
+
+// Knobs that tests shrink.
+var (
+	// maxDeletePerRun bounds the rows one cleanup run deletes, so a key with
+	// a huge backlog does not hold its gate for long; the next run follows
+	// at once.
+	maxDeletePerRun int64 = 10_000
+	// rebaseAbove is where the running totals (cum) are moved back near 0
+	// so they never overflow int64.
+	rebaseAbove int64 = 1 << 62
+)
+
+// limiter is the object behind one rate-limit key. Its fields cache what
+// storage holds, so a check costs one or two indexed reads and one write;
+// the constructor rebuilds them after every activation (eviction, reset).
+type limiter struct {
+	st *durable.State
+
+	stale  bool // a storage error left the cache unsure: reload it
+	schema bool // the tables exist
+
+	lastCum   int64 // cum of the newest log row; 0 when the log is empty
+	lastTs    int64 // ts of the newest log row
+	firstTs   int64 // ts of the oldest log row
+	retention int64 // rl_meta 'retention'; 0 when unset
+
+	hasBucket bool
+	bucket    tat
+
+	alarmAt int64 // ms of the alarm we set; 0 when none
+}
+
+func newLimiter(st *durable.State) any {
+	l := &limiter{st: st}
+	st.BlockConcurrencyWhile(l.load) // a failure fails the event and resets the object
+	return l
+}
+
+// load reads the cache from storage. It creates nothing: a key that was
+// never allowed anything has no file.
+func (l *limiter) load() error {
+	*l = limiter{st: l.st}
+	s := l.st.Storage()
+	n, _, err := queryInt(s, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('rl_log', 'rl_meta', 'rl_bucket')`)
+	if err != nil {
+		return err
+	}
+	l.schema = n == 3
+	if l.schema {
+		if err := l.loadLog(); err != nil {
+			return err
+		}
+		v, ok, err := queryInt(s, `SELECT v FROM rl_meta WHERE k = 'retention'`)
+		if err != nil {
+			return err
+		}
+		if ok {
+			l.retention = v
+		}
+		err = queryRow(s, `SELECT tat_ms, tat_frac, tat_den FROM rl_bucket`, nil, &l.bucket.ms, &l.bucket.frac, &l.bucket.den)
+		switch {
+		case err == nil:
+			l.hasBucket = true
+		case !errors.Is(err, durable.ErrNoRows):
+			return err
+		}
+	}
+	at, ok, err := s.GetAlarm()
+	if err != nil {
+		return err
+	}
+	if ok {
+		l.alarmAt = at.UnixMilli()
+	}
+	return nil
+}
+
+// loadLog reads the oldest and newest log rows.
+func (l *limiter) loadLog() error {
+	s := l.st.Storage()
+	l.lastCum, l.lastTs, l.firstTs = 0, 0, 0
+	err := queryRow(s, qNewest, nil, &l.lastCum, &l.lastTs)
+	if errors.Is(err, durable.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return queryRow(s, qOldest, nil, &l.firstTs)
+}
+
+// queryRow runs q with args and scans its one row into dest; it fails with
+// durable.ErrNoRows if there is none.
+func queryRow(s *durable.Storage, q string, args []any, dest ...any) error {
+	c, err := s.Exec(q, args...)
+	if err != nil {
+		return err
+	}
+	return c.One(dest...)
+}
+
+// queryInt returns the one integer q selects, and whether there was a row.
+func queryInt(s *durable.Storage, q string, args ...any) (int64, bool, error) {
+	var v int64
+	err := queryRow(s, q, args, &v)
+	if errors.Is(err, durable.ErrNoRows) {
+		return 0, false, nil
+	}
+	return v, err == nil, err
+}
+
+func exec(s *durable.Storage, q string, args ...any) error {
+	c, err := s.Exec(q, args...)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// begin reloads the cache if an earlier event left it unsure.
+func (l *limiter) begin() error {
+	if !l.stale {
+		return nil
+	}
+	if err := l.load(); err != nil {
+		l.stale = true
+		return err
+	}
+	return nil
+}
+
+// update runs fn in a nested transaction: if it fails, its writes are
+// undone and the cache, which fn may have changed, is reloaded before the
+// next event.
+func (l *limiter) update(fn func(s *durable.Storage) error) error {
+	s := l.st.Storage()
+	err := s.Transaction(func() error {
+		if !l.schema {
+			if err := exec(s, schema); err != nil {
+				return err
+			}
+			l.schema = true
+		}
+		return fn(s)
+	})
+	if err != nil {
+		l.stale = true
+	}
+	return err
+}
+
+// Check is the RPC method behind Client.Check.
+func (l *limiter) Check(ctx context.Context, req Request) (Result, error) {
+	req, err := req.normalize()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := l.begin(); err != nil {
+		return Result{}, err
+	}
+	now := l.st.Now().UnixMilli()
+	var res Result
+	err = l.update(func(s *durable.Storage) error {
+		var err error
+		if req.Algorithm == TokenBucket {
+			res, err = l.checkBucket(s, now, req)
+		} else {
+			res, err = l.checkLog(s, now, req)
+		}
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("ratelimit: check: %w", err)
+	}
+	return res, nil
+}
+
+// armAlarm makes sure the cleanup alarm runs by at (but not before now +
+// cleanupDelay): it sets the alarm only if none is set or the one set is
+// later than needed, so most checks do not touch it.
+func (l *limiter) armAlarm(s *durable.Storage, now, at int64) error {
+	at = max(at, now+cleanupDelay)
+	if l.alarmAt != 0 && l.alarmAt <= at {
+		return nil
+	}
+	if err := s.SetAlarm(time.UnixMilli(at)); err != nil {
+		return err
+	}
+	l.alarmAt = at
+	return nil
+}
+
+// setRetention stores the largest window in use.
+func (l *limiter) setRetention(s *durable.Storage, w int64) error {
+	if w == l.retention {
+		return nil
+	}
+	if err := exec(s, `INSERT INTO rl_meta (k, v) VALUES ('retention', ?1) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, w); err != nil {
+		return err
+	}
+	l.retention = w
+	return nil
+}
+
+// Alarm deletes the log entries that have left the retention window and a
+// token bucket that is full again, and sets the next alarm if anything is
+// left; an idle key ends with empty tables and no alarm.
+func (l *limiter) Alarm(ctx context.Context, info durable.AlarmInfo) error {
+	l.alarmAt = 0 // the running alarm is deleted unless we set a new one
+	if err := l.begin(); err != nil {
+		return err
+	}
+	if !l.schema {
+		return nil
+	}
+	now := l.st.Now().UnixMilli()
+	return l.update(func(s *durable.Storage) error { return l.cleanup(s, now) })
+}
+
+func (l *limiter) cleanup(s *durable.Storage, now int64) error {
+	var next int64 // 0: nothing left to clean up
+	if l.lastCum > 0 {
+		cutoff := now - l.retention
+		if l.firstTs <= cutoff {
+			err := exec(s, qExpire, cutoff, maxDeletePerRun)
+			if err != nil {
+				return err
+			}
+			if err := l.loadLog(); err != nil {
+				return err
+			}
+		}
+		switch {
+		case l.lastCum == 0:
+			if err := exec(s, `DELETE FROM rl_meta WHERE k = 'retention'`); err != nil {
+				return err
+			}
+			l.retention = 0
+		case l.firstTs <= cutoff:
+			next = now // a backlog bigger than one run: go on at once
+		default:
+			next = l.firstTs + l.retention
+		}
+	}
+	if l.hasBucket {
+		if l.bucket.after(now) {
+			next = minAlarm(next, l.bucket.ceil())
+		} else {
+			if err := exec(s, `DELETE FROM rl_bucket`); err != nil {
+				return err
+			}
+			l.hasBucket = false
+		}
+	}
+	if next == 0 {
+		return nil
+	}
+	if next != now {
+		next = max(next, now+cleanupDelay)
+	}
+	if err := s.SetAlarm(time.UnixMilli(next)); err != nil {
+		return err
+	}
+	l.alarmAt = next
+	return nil
+}
+
+func minAlarm(a, b int64) int64 {
+	if a == 0 {
+		return b
+	}
+	return min(a, b)
+}
+
+// Stats is the RPC method behind Client.Stats.
+func (l *limiter) Stats(ctx context.Context) (Stats, error) {
+	if err := l.begin(); err != nil {
+		return Stats{}, err
+	}
+	s := l.st.Storage()
+	st := Stats{RetentionMS: l.retention, Bucket: l.hasBucket, AlarmAtMS: l.alarmAt}
+	if l.schema {
+		err := queryRow(s, `SELECT count(*), coalesce(sum(cost), 0), coalesce(min(ts), 0), coalesce(max(ts), 0) FROM rl_log`,
+			nil, &st.Entries, &st.LogCost, &st.OldestMS, &st.NewestMS)
+		if err != nil {
+			return Stats{}, err
+		}
+	}
+	if l.hasBucket {
+		st.BucketTATMS = l.bucket.ceil()
+	}
+	size, err := s.DatabaseSize()
+	if err != nil {
+		return Stats{}, err
+	}
+	st.DatabaseBytes = size
+	return st, nil
+}
