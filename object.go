@@ -159,9 +159,14 @@ func (o *object) close() error {
 // arrives on once the output gate lets it go.
 func (o *object) submit(ctx context.Context, internal bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	done := make(chan error, 1)
-	ev := &actor.Event{Ctx: ctx, Internal: internal, Done: func(err error) { done <- err }}
+	info := &eventInfo{o: o}
+	ev := &actor.Event{Ctx: ctx, Internal: internal, Value: info, Done: func(err error) {
+		info.release(err)
+		done <- err
+	}}
+	info.ev = ev
 	ev.Run = func(ctx context.Context) {
-		run(context.WithValue(ctx, eventKey{}, &eventInfo{o: o, ev: ev}), o)
+		run(context.WithValue(ctx, eventKey{}, info), o)
 	}
 	if err := o.actor.Enqueue(ev); err != nil {
 		if errors.Is(err, ErrOverloaded) {
@@ -178,7 +183,41 @@ func (o *object) submit(ctx context.Context, internal bool, run func(ctx context
 // back into the same object while holding the gate is caught.
 type eventKey struct{}
 
+// eventInfo is what the runtime keeps about an event beyond the executor:
+// the WebSocket messages it sent, which leave only with its result.
 type eventInfo struct {
-	o  *object
-	ev *actor.Event
+	o     *object
+	ev    *actor.Event
+	sends []func() // run once the event's writes are durable
+}
+
+// release runs the event's held sends, or drops them if the event failed
+// (its writes were discarded, so what it said must not leave either).
+func (info *eventInfo) release(err error) {
+	if err == nil {
+		for _, send := range info.sends {
+			send()
+		}
+	}
+	info.sends = nil
+}
+
+// holdOutput runs f when the output gate releases the event holding the
+// object's gate. With no event holding it, f runs inside a new event, so it
+// still waits for the object's earlier writes.
+func (o *object) holdOutput(f func()) {
+	if ev := o.actor.Current(); ev != nil {
+		info := ev.Value.(*eventInfo)
+		info.sends = append(info.sends, f)
+		return
+	}
+	if o.dead.Load() {
+		f() // evicted: nothing of its is waiting for a sync
+		return
+	}
+	if _, err := o.submit(context.Background(), true, func(context.Context, *object) {
+		o.holdOutput(f)
+	}); err != nil {
+		f()
+	}
 }

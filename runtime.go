@@ -16,6 +16,7 @@ import (
 	"github.com/durableobjects/durable/internal/actor"
 	"github.com/durableobjects/durable/internal/alarm"
 	"github.com/durableobjects/durable/internal/barrier"
+	"github.com/durableobjects/durable/internal/hibernate"
 	"github.com/durableobjects/durable/internal/node"
 	"github.com/durableobjects/durable/internal/sqlstore"
 )
@@ -75,6 +76,20 @@ type Runtime struct {
 	// Durability and SyncMethod choose how commits are made durable.
 	Durability Durability
 	SyncMethod SyncMethod
+	// MaxWebSocketMessage bounds a received WebSocket message; bigger ones
+	// close the socket with 1009.
+	MaxWebSocketMessage int64
+	// MaxWebSockets bounds the sockets of one object.
+	MaxWebSockets int
+	// WebSocketSendQueue and WebSocketSendBytes bound what waits to be
+	// written to one socket; past them the socket is closed with 1008.
+	WebSocketSendQueue int
+	WebSocketSendBytes int
+	// WebSocketWriteTimeout bounds one write to a socket.
+	WebSocketWriteTimeout time.Duration
+	// WebSocketOriginPatterns are the browser origins (besides the request's
+	// own host) allowed to open WebSockets; see websocket.AcceptOptions.
+	WebSocketOriginPatterns []string
 
 	mu         sync.RWMutex
 	classes    map[string]*Namespace
@@ -84,12 +99,14 @@ type Runtime struct {
 	node       *node.DB
 	barrier    *barrier.Barrier
 	sched      *alarm.Scheduler
+	sockets    *hibernate.Registry
 	storeCfg   sqlstore.Config
 	actorCfg   actor.Config
 	janitor    Timer
 	janitorRun sync.Mutex
 	evictions  chan struct{}
 	closingCh  chan struct{} // closed by BeginClose
+	closeMu    sync.Mutex     // one Close at a time
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	stats      stats
@@ -194,6 +211,16 @@ func (rt *Runtime) Open() error {
 		ns.key = namespaceKey(nd.Secret(), ns.name)
 	}
 	rt.objects = map[objectKey]*object{}
+	rt.sockets = hibernate.New(hibernate.Config{
+		MaxMessage:     rt.MaxWebSocketMessage,
+		MaxSockets:     rt.MaxWebSockets,
+		SendQueue:      rt.WebSocketSendQueue,
+		SendQueueBytes: rt.WebSocketSendBytes,
+		WriteTimeout:   rt.WebSocketWriteTimeout,
+		Now:            rt.Clock.Now,
+		Deliver:        rt.deliverSocket,
+		Logger:         rt.Logger,
+	})
 	rt.evictions = make(chan struct{}, 1)
 	rt.closingCh = make(chan struct{})
 	rt.opened = true
@@ -234,6 +261,21 @@ func (rt *Runtime) setDefaults() {
 	if rt.MaxRequestBody <= 0 {
 		rt.MaxRequestBody = DefaultMaxRequestBody
 	}
+	if rt.MaxWebSocketMessage <= 0 {
+		rt.MaxWebSocketMessage = DefaultMaxWebSocketMessage
+	}
+	if rt.MaxWebSockets <= 0 {
+		rt.MaxWebSockets = DefaultMaxWebSockets
+	}
+	if rt.WebSocketSendQueue <= 0 {
+		rt.WebSocketSendQueue = DefaultWebSocketSendQueue
+	}
+	if rt.WebSocketSendBytes <= 0 {
+		rt.WebSocketSendBytes = DefaultWebSocketSendBytes
+	}
+	if rt.WebSocketWriteTimeout <= 0 {
+		rt.WebSocketWriteTimeout = DefaultWebSocketWriteTimeout
+	}
 }
 
 // BeginClose tells objects the runtime is about to close (State.Closing
@@ -251,9 +293,12 @@ func (rt *Runtime) BeginClose() {
 
 // Close stops intake (new calls fail with ErrClosed), lets queued and
 // running events finish and commit, makes every commit durable, closes
-// every object's database and releases the data directory. If ctx ends
+// every WebSocket with 1001 (after what was sent to it), closes every
+// object's database and releases the data directory. If ctx ends
 // first, Close returns its error with objects still open; call it again.
 func (rt *Runtime) Close(ctx context.Context) error {
+	rt.closeMu.Lock()
+	defer rt.closeMu.Unlock()
 	rt.mu.Lock()
 	if !rt.opened {
 		rt.mu.Unlock()
@@ -283,7 +328,10 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	close(rt.evictions)
 	rt.wg.Wait()
+	// In-flight events are done and their sends queued: close the sockets
+	// with 1001 once those are written.
 	var errs []error
+	errs = append(errs, rt.sockets.Shutdown(ctx))
 	if rt.barrier != nil {
 		errs = append(errs, rt.barrier.Close())
 	}

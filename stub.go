@@ -12,7 +12,9 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/coder/websocket"
 	"github.com/durableobjects/durable/internal/actor"
+	"github.com/durableobjects/durable/internal/hibernate"
 )
 
 // Stub is a client of one object. Each call is delivered to the object as
@@ -146,14 +148,91 @@ func (p *Pending[R]) Wait(ctx context.Context) (R, error) {
 // Fetch delivers an HTTP request to the object's ServeHTTP method as one
 // event and returns its response, which is complete (status, headers, body)
 // and released only after the event's writes are durable. Request and
-// response bodies are limited to Runtime.MaxRequestBody.
+// response bodies are limited to Runtime.MaxRequestBody. WebSocket upgrades
+// need the connection: use Handle or ServeHTTP for them.
 func (s *Stub) Fetch(req *http.Request) (*http.Response, error) {
+	rec, err := s.fetch(req)
+	if err != nil {
+		return nil, err
+	}
+	if rec.socket != nil {
+		s.ns.rt.sockets.Remove(rec.socket)
+		return nil, fmt.Errorf("%w: Fetch cannot complete a WebSocket upgrade; use Stub.Handle", ErrNotWebSocket)
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        rec.header,
+		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
+		ContentLength: int64(rec.body.Len()),
+		Request:       req,
+	}, nil
+}
+
+// Handle serves r from the object: the object's ServeHTTP runs as one
+// event, and its response is written to w once the event's writes are
+// durable. If the object accepted a WebSocket (State.AcceptWebSocket), Handle
+// completes the upgrade on w's connection and hands the socket to the
+// runtime. Handle returns an error, having written nothing, when the event
+// could not run (ErrOverloaded, ErrClosed, ...).
+func (s *Stub) Handle(w http.ResponseWriter, r *http.Request) error {
+	rec, err := s.fetch(r)
+	if err != nil {
+		return err
+	}
+	if rec.socket != nil {
+		rt := s.ns.rt
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: rt.WebSocketOriginPatterns})
+		if err != nil {
+			// Accept has answered the client; tell the object the socket is gone.
+			rt.sockets.Remove(rec.socket)
+			rt.deliverSocket(rec.socket, hibernate.Event{Kind: hibernate.Close, Code: int(websocket.StatusAbnormalClosure)})
+			return nil
+		}
+		rt.sockets.Attach(rec.socket, conn)
+		return nil
+	}
+	h := w.Header()
+	for k, v := range rec.header {
+		h[k] = v
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
+	return nil
+}
+
+// ServeHTTP is Handle for use as an http.Handler: errors are answered with
+// 503 (and Retry-After) when the object is overloaded or closing, else 500.
+func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	err := s.Handle(w, r)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	case errors.Is(err, ErrTooLarge):
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+	default:
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 	limit := s.ns.rt.MaxRequestBody
 	var body []byte
 	if req.Body != nil {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(req.Body, limit+1))
-		req.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("durable: read request body: %w", err)
 		}
@@ -179,29 +258,21 @@ func (s *Stub) Fetch(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if err := wait(ctx, done); err != nil {
+		if rec.socket != nil {
+			s.ns.rt.sockets.Remove(rec.socket)
+		}
 		return nil, err
 	}
 	if herr != nil {
 		return nil, herr
 	}
 	if rec.overflow {
+		if rec.socket != nil {
+			s.ns.rt.sockets.Remove(rec.socket)
+		}
 		return nil, fmt.Errorf("%w: response body over %d bytes", ErrTooLarge, limit)
 	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	return &http.Response{
-		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
-		StatusCode:    status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        rec.header,
-		Body:          io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-		ContentLength: int64(rec.body.Len()),
-		Request:       req,
-	}, nil
+	return rec, nil
 }
 
 // recorder is the ResponseWriter a handler writes to inside its event.
@@ -211,6 +282,7 @@ type recorder struct {
 	body     bytes.Buffer
 	limit    int64
 	overflow bool
+	socket   *hibernate.Socket // accepted WebSocket, upgraded after the event
 }
 
 func (r *recorder) Header() http.Header { return r.header }

@@ -82,6 +82,8 @@ type Event struct {
 	Done func(err error)
 	// Internal events (alarms) are not refused by a full mailbox.
 	Internal bool
+	// Value is the host's, for finding the event's own data from Current.
+	Value any
 
 	err      error
 	resume   bool          // queued to continue after OutsideGate

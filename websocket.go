@@ -1,0 +1,256 @@
+package durable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/durableobjects/durable/internal/actor"
+	"github.com/durableobjects/durable/internal/hibernate"
+)
+
+// WebSocket limits and defaults.
+const (
+	DefaultMaxWebSocketMessage   = 32 << 20 // bytes in one received message
+	DefaultMaxWebSockets         = 32_768   // sockets per object
+	DefaultWebSocketSendQueue    = 1_024    // messages queued per socket
+	DefaultWebSocketSendBytes    = 8 << 20  // bytes queued per socket
+	DefaultWebSocketWriteTimeout = 10 * time.Second
+	MaxWebSocketTags             = 10
+	MaxWebSocketTagSize          = 256
+	MaxWebSocketAttachment       = 16 << 10
+	MaxAutoResponseSize          = 2048
+)
+
+// WebSocket errors.
+var (
+	ErrNotWebSocket   = errors.New("durable: not a WebSocket upgrade request")
+	ErrTooManySockets = hibernate.ErrTooManySockets
+	ErrSocketClosed   = hibernate.ErrClosed
+	ErrBadTags        = errors.New("durable: invalid WebSocket tags")
+)
+
+// MessageType is the type of a WebSocket message.
+type MessageType int
+
+// WebSocket message types.
+const (
+	MessageText   MessageType = MessageType(websocket.MessageText)
+	MessageBinary MessageType = MessageType(websocket.MessageBinary)
+)
+
+// WebSocketHandler is implemented by objects that accept WebSockets. Each
+// message is one event of the object; if the object was evicted meanwhile,
+// it is constructed again first.
+type WebSocketHandler interface {
+	WebSocketMessage(ctx context.Context, ws *WebSocket, typ MessageType, data []byte) error
+}
+
+// WebSocketCloseHandler is told when a socket closes: code and reason from
+// the client's close frame; clean is false when the connection just ended.
+type WebSocketCloseHandler interface {
+	WebSocketClose(ctx context.Context, ws *WebSocket, code int, reason string, clean bool) error
+}
+
+// WebSocketErrorHandler is told about a socket's protocol or I/O error
+// (a close event follows).
+type WebSocketErrorHandler interface {
+	WebSocketError(ctx context.Context, ws *WebSocket, err error) error
+}
+
+// WebSocket is a connection accepted by an object. The runtime holds the
+// connection, not the object: it stays open while the object is evicted
+// (hibernation), and the object finds it again with State.WebSockets.
+type WebSocket struct {
+	s *hibernate.Socket
+	o *object
+}
+
+// ID identifies the socket (unique in the runtime); compare IDs, not pointers.
+func (ws *WebSocket) ID() string { return ws.s.ID() }
+
+// Tags returns the tags the socket was accepted with.
+func (ws *WebSocket) Tags() []string { return ws.s.Tags() }
+
+// Attachment returns the value attached with SetAttachment, or nil.
+func (ws *WebSocket) Attachment() []byte { return ws.s.Attachment() }
+
+// SetAttachment attaches a small value (at most MaxWebSocketAttachment
+// bytes) to the socket. It survives the object's eviction, not a restart.
+func (ws *WebSocket) SetAttachment(v []byte) error {
+	if len(v) > MaxWebSocketAttachment {
+		return fmt.Errorf("%w: attachment of %d bytes, over %d", ErrTooLarge, len(v), MaxWebSocketAttachment)
+	}
+	ws.s.SetAttachment(v)
+	return nil
+}
+
+// LastAutoResponse returns when the runtime last answered the object's
+// automatic response on this socket.
+func (ws *WebSocket) LastAutoResponse() (time.Time, bool) {
+	ms := ws.s.LastAutoResponse()
+	return time.UnixMilli(ms), ms != 0
+}
+
+// Send sends a message. Like every result of an event it leaves only once
+// the event's writes are durable, and not at all if the event fails. A
+// client that does not read is disconnected (1008) rather than buffered
+// without bound.
+func (ws *WebSocket) Send(typ MessageType, data []byte) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("durable: invalid message type %d", typ)
+	}
+	if ws.s.IsClosed() {
+		return ErrSocketClosed
+	}
+	data = slices.Clone(data)
+	ws.o.holdOutput(func() { ws.s.Send(websocket.MessageType(typ), data) })
+	return nil
+}
+
+// SendText sends a text message.
+func (ws *WebSocket) SendText(s string) error { return ws.Send(MessageText, []byte(s)) }
+
+// Close closes the socket with code and reason, after the messages sent
+// before it (and through the output gate, like them).
+func (ws *WebSocket) Close(code int, reason string) error {
+	ws.o.holdOutput(func() { ws.s.Close(websocket.StatusCode(code), reason) })
+	return nil
+}
+
+func (o *object) socketKey() hibernate.Key { return hibernate.Key{NS: o.ns.name, ID: o.raw} }
+
+// AcceptWebSocket accepts the WebSocket upgrade r inside the object's HTTP
+// handler (w must be the handler's ResponseWriter). The runtime completes
+// the upgrade after the event, once its writes are durable; messages sent
+// meanwhile are delivered first. Tags (at most 10, each at most 256 bytes)
+// select sockets in WebSockets.
+func (s *State) AcceptWebSocket(w http.ResponseWriter, r *http.Request, tags ...string) (*WebSocket, error) {
+	rec, ok := w.(*recorder)
+	if !ok {
+		return nil, errors.New("durable: AcceptWebSocket needs the ResponseWriter of the object's ServeHTTP")
+	}
+	if rec.socket != nil {
+		return nil, errors.New("durable: WebSocket already accepted for this request")
+	}
+	if !isUpgrade(r) {
+		return nil, ErrNotWebSocket
+	}
+	if len(tags) > MaxWebSocketTags {
+		return nil, fmt.Errorf("%w: %d tags, at most %d", ErrBadTags, len(tags), MaxWebSocketTags)
+	}
+	var uniq []string
+	for _, t := range tags {
+		if len(t) > MaxWebSocketTagSize {
+			return nil, fmt.Errorf("%w: tag of %d bytes, at most %d", ErrBadTags, len(t), MaxWebSocketTagSize)
+		}
+		if !slices.Contains(uniq, t) {
+			uniq = append(uniq, t)
+		}
+	}
+	sock, err := s.o.rt.sockets.Add(s.o.socketKey(), uniq)
+	if err != nil {
+		return nil, err
+	}
+	rec.socket = sock
+	return &WebSocket{s: sock, o: s.o}, nil
+}
+
+// WebSockets returns the object's open sockets, or those with tag if tag
+// is not "".
+func (s *State) WebSockets(tag string) []*WebSocket {
+	socks := s.o.rt.sockets.List(s.o.socketKey(), tag)
+	out := make([]*WebSocket, len(socks))
+	for i, sk := range socks {
+		out[i] = &WebSocket{s: sk, o: s.o}
+	}
+	return out
+}
+
+// SetWebSocketAutoResponse makes the runtime answer every text message
+// equal to request with response, on all of the object's sockets, without
+// waking the object (so it can stay evicted). An empty request clears it.
+func (s *State) SetWebSocketAutoResponse(request, response string) error {
+	if len(request) > MaxAutoResponseSize || len(response) > MaxAutoResponseSize {
+		return fmt.Errorf("%w: auto-response strings are at most %d bytes", ErrTooLarge, MaxAutoResponseSize)
+	}
+	s.o.rt.sockets.SetAutoResponse(s.o.socketKey(), request, response)
+	return nil
+}
+
+// WebSocketAutoResponse returns the object's automatic response pair.
+func (s *State) WebSocketAutoResponse() (request, response string, ok bool) {
+	return s.o.rt.sockets.AutoResponse(s.o.socketKey())
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// deliverSocket turns a socket event into an event of its object. It runs
+// on the socket's reader goroutine; when the object's queue is full it
+// waits, which stops reading from that client (TCP backpressure).
+func (rt *Runtime) deliverSocket(sock *hibernate.Socket, ev hibernate.Event) {
+	k := sock.Key()
+	ns, ok := rt.Namespace(k.NS)
+	if !ok {
+		sock.Close(websocket.StatusInternalError, "no such class")
+		return
+	}
+	backoff := time.Millisecond
+	for {
+		o, err := rt.lookup(ns, k.ID)
+		if err != nil {
+			sock.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+		_, err = o.submit(context.Background(), ev.Kind != hibernate.Message, func(ctx context.Context, o *object) {
+			o.dispatchSocket(ctx, sock, ev)
+		})
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, actor.ErrEvicted):
+			continue
+		case errors.Is(err, ErrOverloaded):
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 100*time.Millisecond)
+		default:
+			rt.Logger.Error("WebSocket event lost", "class", k.NS, "err", err)
+			return
+		}
+	}
+}
+
+// dispatchSocket runs a socket event in the object's gate.
+func (o *object) dispatchSocket(ctx context.Context, sock *hibernate.Socket, ev hibernate.Event) {
+	ws := &WebSocket{s: sock, o: o}
+	var err error
+	switch ev.Kind {
+	case hibernate.Message:
+		h, ok := o.inst.(WebSocketHandler)
+		if !ok {
+			o.state.Logger().Error("WebSocket message dropped: object has no WebSocketMessage method")
+			ws.Close(int(websocket.StatusInternalError), "")
+			return
+		}
+		err = h.WebSocketMessage(ctx, ws, MessageType(ev.Type), ev.Data)
+	case hibernate.Close:
+		if h, ok := o.inst.(WebSocketCloseHandler); ok {
+			err = h.WebSocketClose(ctx, ws, ev.Code, ev.Reason, ev.Clean)
+		}
+	case hibernate.Error:
+		if h, ok := o.inst.(WebSocketErrorHandler); ok {
+			err = h.WebSocketError(ctx, ws, ev.Err)
+		}
+	}
+	if err != nil {
+		o.state.Logger().Warn("WebSocket handler failed", "socket", ws.ID(), "err", err)
+	}
+}
