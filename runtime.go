@@ -106,7 +106,7 @@ type Runtime struct {
 	janitorRun sync.Mutex
 	evictions  chan struct{}
 	closingCh  chan struct{} // closed by BeginClose
-	closeMu    sync.Mutex     // one Close at a time
+	closeMu    sync.Mutex    // one Close at a time
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	stats      stats
