@@ -1,0 +1,281 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/durableobjects/durable"
+)
+
+// job is one delivery attempt, decided inside the gate.
+type job struct {
+	id      string
+	gen     int64
+	slot    int64 // the run_at_ms delivered
+	repeat  int64 // 0 for a one-shot event
+	payload json.RawMessage
+	target  string
+	attempt int // 1 for the first attempt of slot
+}
+
+// outcome is what became of a job outside the gate.
+type outcome struct {
+	tried   bool // false: not sent, or cut short by shutdown; nothing to record
+	ok      bool
+	firedAt int64
+	err     string
+}
+
+// Alarm delivers the events that are due: it reads them inside the gate,
+// posts them outside it (other events of the scheduler run meanwhile),
+// records the outcomes inside it again, and sets the alarm to the next
+// due event. The runtime keeps the alarm until this returns nil, and no
+// outcome is recorded before its webhook answered, so a crash anywhere
+// in between delivers again.
+func (o *object) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
+	if !o.ready {
+		return nil
+	}
+	jobs, err := o.due(o.st.Now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		return o.rearm() // woken early, or the due events were deleted
+	}
+	out := make([]outcome, len(jobs))
+	name := o.name
+	if err := o.st.OutsideGate(func() error {
+		o.cfg.deliverAll(ctx, o.st, name, jobs, out)
+		return nil
+	}); err != nil {
+		return err
+	}
+	s := o.st.Storage()
+	return s.Transaction(func() error {
+		now := o.st.Now().UnixMilli()
+		for i, j := range jobs {
+			if err := o.record(j, out[i], now); err != nil {
+				return err
+			}
+		}
+		return o.rearm()
+	})
+}
+
+// due returns the deliveries due at now, earliest first, at most a batch.
+// A repeating event whose slot passed more than a period ago (the server
+// was down, or the scheduler busy) is delivered once, for its latest slot
+// at or before now: a catch-up, not a burst. A retry stays with the slot
+// whose delivery failed.
+func (o *object) due(now int64) ([]job, error) {
+	cur, err := o.st.Storage().Exec(`SELECT id, gen, run_at_ms, repeat_ms, payload, target, attempts
+		FROM events WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms, id LIMIT ?`,
+		now, o.cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close()
+	var jobs []job
+	for cur.Next() {
+		var j job
+		var repeat, payload any
+		if err := cur.Scan(&j.id, &j.gen, &j.slot, &repeat, &payload, &j.target, &j.attempt); err != nil {
+			return nil, err
+		}
+		j.repeat, _ = repeat.(int64)
+		if p, ok := payload.(string); ok {
+			j.payload = json.RawMessage(p)
+		}
+		if j.repeat > 0 && j.attempt == 0 {
+			j.slot = latestSlot(j.slot, j.repeat, now)
+		}
+		j.attempt++
+		jobs = append(jobs, j)
+	}
+	return jobs, cur.Err()
+}
+
+// record applies a delivery's outcome to its event, unless the event was
+// replaced or deleted while the delivery was in flight.
+func (o *object) record(j job, r outcome, now int64) error {
+	if !r.tried {
+		return nil // still due: the next alarm run (or the next start) tries it
+	}
+	s := o.st.Storage()
+	var err error
+	switch {
+	case r.ok && j.repeat == 0:
+		_, err = s.Exec(`DELETE FROM events WHERE id = ? AND gen = ?`, j.id, j.gen)
+	case r.ok:
+		next := nextSlot(j.slot, j.repeat, now)
+		_, err = s.Exec(`UPDATE events SET run_at_ms = ?1, due_at_ms = ?1, attempts = 0, last_fired_at_ms = ?2
+			WHERE id = ?3 AND gen = ?4`, next, r.firedAt, j.id, j.gen)
+	case j.attempt >= MaxAttempts:
+		_, err = s.Exec(`UPDATE events SET run_at_ms = ?1, state = 'failed', due_at_ms = NULL, attempts = ?2,
+			last_fired_at_ms = ?3, last_error = ?4 WHERE id = ?5 AND gen = ?6`,
+			j.slot, j.attempt, r.firedAt, r.err, j.id, j.gen)
+	default:
+		retry := now + backoff(j.attempt).Milliseconds()
+		_, err = s.Exec(`UPDATE events SET run_at_ms = ?1, due_at_ms = ?2, attempts = ?3,
+			last_fired_at_ms = ?4, last_error = ?5 WHERE id = ?6 AND gen = ?7`,
+			j.slot, retry, j.attempt, r.firedAt, r.err, j.id, j.gen)
+	}
+	return err
+}
+
+// latestSlot returns the latest runAt + k·repeat (k ≥ 0) at or before now,
+// or runAt if it is still ahead.
+func latestSlot(runAt, repeat, now int64) int64 {
+	if now <= runAt {
+		return runAt
+	}
+	return runAt + (now-runAt)/repeat*repeat
+}
+
+// nextSlot returns the first slot + k·repeat (k ≥ 1) after now.
+func nextSlot(slot, repeat, now int64) int64 {
+	if now < slot {
+		return slot + repeat
+	}
+	return slot + ((now-slot)/repeat+1)*repeat
+}
+
+// backoff returns the wait after the failed attempt number attempt (from
+// 1): RetryInitial doubled for each earlier failure, at most RetryMax,
+// plus up to 25 % jitter.
+func backoff(attempt int) time.Duration {
+	d := RetryMax
+	if attempt-1 < 20 {
+		d = min(RetryInitial<<(attempt-1), RetryMax)
+	}
+	return d + rand.N(d/4+1)
+}
+
+// deliverAll sends the jobs, at most cfg.concurrency at once, and fills out
+// with their outcomes. When the runtime begins to close, requests in
+// flight are cut short and the rest are not sent; their events stay due.
+func (cfg *config) deliverAll(ctx context.Context, st *durable.State, name string, jobs []job, out []outcome) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-st.Closing():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sem := make(chan struct{}, cfg.concurrency)
+	var wg sync.WaitGroup
+	for i := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i] = cfg.deliver(ctx, st.Now().UnixMilli(), name, jobs[i])
+		})
+	}
+	wg.Wait()
+}
+
+// delivery is the body of a webhook request (api.md).
+type delivery struct {
+	Scheduler string          `json:"scheduler"`
+	ID        string          `json:"id"`
+	RunAtMS   int64           `json:"run_at_ms"`
+	FiredAtMS int64           `json:"fired_at_ms"`
+	Attempt   int             `json:"attempt"`
+	Payload   json.RawMessage `json:"payload"`
+}
+
+// deliver posts one job to its webhook.
+func (cfg *config) deliver(ctx context.Context, firedAt int64, name string, j job) outcome {
+	r := outcome{tried: true, firedAt: firedAt}
+	target, ok := cfg.targets[j.target]
+	if !ok {
+		r.err = fmt.Sprintf("webhook target %q is not configured", j.target)
+		return r
+	}
+	body, err := json.Marshal(delivery{Scheduler: name, ID: j.id, RunAtMS: j.slot, FiredAtMS: firedAt, Attempt: j.attempt, Payload: j.payload})
+	if err != nil {
+		r.err = "encoding the delivery: " + err.Error()
+		return r
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		r.err = "building the request: " + err.Error()
+		return r
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", IdempotencyKey(name, j.id, j.slot))
+	req.Header.Set("User-Agent", "durable-scheduler")
+	resp, err := cfg.http.Do(req)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return outcome{} // shutting down: not an attempt
+		case errors.Is(err, context.DeadlineExceeded):
+			r.err = fmt.Sprintf("no answer within %v", cfg.timeout)
+		default:
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // without the URL, which may carry a secret
+			}
+			r.err = "request failed: " + err.Error()
+		}
+		return r
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		r.ok = true
+		return r
+	}
+	r.err = "webhook answered " + resp.Status
+	return r
+}
+
+// IdempotencyKey returns the Idempotency-Key header of a delivery:
+// name:id:runAtMS, with every byte of name and id outside A-Z a-z 0-9 - . _ ~
+// percent-encoded in upper-case hex (so neither holds a ':').
+func IdempotencyKey(name, id string, runAtMS int64) string {
+	var b strings.Builder
+	escapeKeyPart(&b, name)
+	b.WriteByte(':')
+	escapeKeyPart(&b, id)
+	b.WriteByte(':')
+	b.WriteString(strconv.FormatInt(runAtMS, 10))
+	return b.String()
+}
+
+func escapeKeyPart(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+}
