@@ -122,10 +122,10 @@ func TestAlarmWakesAnEvictedObject(t *testing.T) {
 	waitFor(t, "alarm timer armed", func() bool { return h.clock.HasTimer(start.Add(time.Minute)) })
 	durable.EvictIdle(h.rt) // not idle yet
 	h.clock.Advance(30 * time.Second)
-	durable.EvictIdle(h.rt)
-	if n := durable.ActiveObjects(h.rt); n != 0 {
-		t.Fatalf("%d active objects", n)
-	}
+	waitFor(t, "object evicted", func() bool {
+		durable.EvictIdle(h.rt)
+		return durable.ActiveObjects(h.rt) == 0
+	})
 	created := h.created.Load()
 	h.clock.Advance(31 * time.Second)
 	h.expectAlarm(t)
