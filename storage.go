@@ -140,8 +140,8 @@ func (c *Cursor) Err() error { return c.c.Err() }
 // Close releases the cursor and returns the iteration's error.
 func (c *Cursor) Close() error { return c.c.Close() }
 
-// RowsRead estimates the rows the statement read: rows returned plus rows
-// stepped through in full table scans.
+// RowsRead estimates the rows the statement read: the rows it stepped
+// through in full table scans, or the rows it returned if that is more.
 func (c *Cursor) RowsRead() int64 { return c.c.RowsRead() }
 
 // RowsWritten returns the rows the statement inserted, updated or deleted,

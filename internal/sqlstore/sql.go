@@ -466,13 +466,14 @@ func (c *Cursor) Err() error {
 	return c.err
 }
 
-// RowsRead returns the rows returned so far plus the rows the statement
-// stepped through in full scans: an estimate of the rows read.
+// RowsRead estimates the rows the statement read: the rows it stepped
+// through in full table scans, or the rows it returned if that is more
+// (rows found through an index are counted as they are returned).
 func (c *Cursor) RowsRead() int64 {
 	if c.closed {
 		return c.rowsRead
 	}
-	return c.rowsRead + int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false))
+	return max(c.rowsRead, int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false)))
 }
 
 // RowsWritten returns the rows the statement inserted, updated or deleted,
@@ -499,7 +500,7 @@ func (c *Cursor) finish(err error) {
 	}
 	c.s.forget(c)
 	c.Columns()
-	c.rowsRead += int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false))
+	c.rowsRead = max(c.rowsRead, int64(c.st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, false)))
 	c.closed, c.current, c.hasRow = true, false, false
 	if err != nil {
 		c.err = c.s.afterError(err)
