@@ -233,6 +233,10 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 	if req.Body != nil {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(req.Body, limit+1))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, tooBig.Limit)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("durable: read request body: %w", err)
 		}

@@ -46,6 +46,9 @@ var errorTable = []struct {
 }{
 	{durable.ErrOverloaded, http.StatusServiceUnavailable, "overloaded", time.Second},
 	{durable.ErrClosed, http.StatusServiceUnavailable, "unavailable", time.Second},
+	{durable.ErrInvalidID, http.StatusBadRequest, "invalid_argument", 0},
+	{durable.ErrTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", 0},
+	{durable.ErrNoHandler, http.StatusNotFound, "not_found", 0},
 	{lock.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", time.Second},
 	{lock.ErrHeld, http.StatusConflict, "lock_held", 0},
 	{lock.ErrNotOwner, http.StatusConflict, "not_owner", 0},

@@ -36,6 +36,9 @@ type Config struct {
 	// HTTPClient makes webhook and upstream requests; a client with
 	// timeouts if nil.
 	HTTPClient *http.Client
+	// Classes are the application's own classes served under
+	// /v1/objects/{class}/ (registered on the runtime by the caller).
+	Classes []*durable.Namespace
 }
 
 // Gateway serves the HTTP API of api.md on a runtime.

@@ -1,4 +1,57 @@
 package gateway
 
-// setupObjects registers the objects routes of api.md.
-func (g *Gateway) setupObjects() error { return nil }
+import (
+	"net/http"
+
+	"github.com/durableobjects/durable"
+)
+
+// setupObjects registers the "Your own objects" routes of api.md: requests
+// under /v1/objects/{class}/... go to the HTTP handler (ServeHTTP) of an
+// object of a class listed in Config.Classes, which sees the rest of the
+// path ("/" + {path...}) and the query. The built-in classes are not
+// reachable this way: their routes validate input first.
+func (g *Gateway) setupObjects() error {
+	classes := map[string]*durable.Namespace{}
+	for _, ns := range g.cfg.Classes {
+		classes[ns.Name()] = ns
+	}
+	forward := func(w http.ResponseWriter, r *http.Request, byID bool) error {
+		class, err := pathParam(r, "class")
+		if err != nil {
+			return err
+		}
+		ns, ok := classes[class]
+		if !ok {
+			return notFound("no class %q", class)
+		}
+		var stub *durable.Stub
+		if byID {
+			id, err := ns.IDFromString(r.PathValue("id"))
+			if err != nil {
+				return invalid("%v", err)
+			}
+			stub = ns.Get(id)
+		} else {
+			name, err := pathParam(r, "name")
+			if err != nil {
+				return err
+			}
+			stub = ns.GetByName(name)
+		}
+		in := r.Clone(r.Context())
+		in.URL.Path = "/" + r.PathValue("path")
+		in.URL.RawPath = ""
+		in.RequestURI = in.URL.RequestURI()
+		in.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBody)
+		return stub.Handle(w, in)
+	}
+	g.handle("/v1/objects/{class}/id/{id}/{path...}", func(w http.ResponseWriter, r *http.Request) error {
+		return forward(w, r, true)
+	})
+	g.handle("/v1/objects/{class}/{name}/{path...}", func(w http.ResponseWriter, r *http.Request) error {
+		return forward(w, r, false)
+	})
+	return nil
+}
+
