@@ -54,4 +54,3 @@ func (g *Gateway) setupObjects() error {
 	})
 	return nil
 }
-
