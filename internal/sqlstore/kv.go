@@ -321,7 +321,24 @@ func (s *Store) afterError(err error) error {
 		s.txOpen = false
 		s.fail(fmt.Errorf("transaction of %s rolled back: %w", s.path, err))
 	}
+	if isStorageFault(err) {
+		s.fail(fmt.Errorf("storage of %s failed: %w", s.path, err))
+	}
 	return err
+}
+
+// isStorageFault reports whether err says the database or its disk is
+// unusable (not that a statement was wrong): the store must be reopened.
+func isStorageFault(err error) bool {
+	var se *sqlite3.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.IOERR, sqlite3.CORRUPT, sqlite3.FULL, sqlite3.CANTOPEN, sqlite3.NOTADB, sqlite3.READONLY, sqlite3.NOMEM:
+		return true
+	}
+	return false
 }
 
 // blobKey returns key's bytes; an empty key is an empty (not NULL) blob.
