@@ -210,25 +210,23 @@ func (cfg *config) validate(spec *Spec) error {
 	return nil
 }
 
-// checkKey checks a scheduler name or event ID: stored as text and sent in
-// JSON, it must be non-empty valid UTF-8.
-func checkKey(what, s string) error {
-	if s == "" || !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %s must be non-empty UTF-8", ErrInvalid, what)
+// checkKeys checks a scheduler name and event ID: stored as text and sent
+// in JSON (where invalid UTF-8 would silently become U+FFFD and name
+// another event), each must be non-empty valid UTF-8.
+func checkKeys(name, id string) error {
+	for _, s := range []string{name, id} {
+		if s == "" || !utf8.ValidString(s) {
+			return fmt.Errorf("%w: scheduler names and event ids must be non-empty UTF-8", ErrInvalid)
+		}
 	}
 	return nil
 }
 
 // Put creates the event id of scheduler name, or replaces it (attempts,
-// state and history start afresh), and returns it.
+// state and history start afresh), and returns it. It fails as Validate
+// does, or with ErrInvalid for an empty or non-UTF-8 name or id.
 func (c *Client) Put(ctx context.Context, name, id string, spec Spec) (Event, error) {
-	if err := checkKey("name", name); err != nil {
-		return Event{}, err
-	}
-	if err := checkKey("id", id); err != nil {
-		return Event{}, err
-	}
-	if err := c.cfg.validate(&spec); err != nil {
+	if err := checkKeys(name, id); err != nil {
 		return Event{}, err
 	}
 	ev, err := durable.Call[Event](ctx, c.ns.GetByName(name), "Put", putArgs{Name: name, ID: id, Spec: spec})
@@ -237,12 +235,18 @@ func (c *Client) Put(ctx context.Context, name, id string, spec Spec) (Event, er
 
 // Get returns the event id of scheduler name, or ErrNotFound.
 func (c *Client) Get(ctx context.Context, name, id string) (Event, error) {
+	if err := checkKeys(name, id); err != nil {
+		return Event{}, err
+	}
 	ev, err := durable.Call[Event](ctx, c.ns.GetByName(name), "Get", id)
 	return ev, wrap(name, err)
 }
 
 // Delete deletes the event id of scheduler name, or fails with ErrNotFound.
 func (c *Client) Delete(ctx context.Context, name, id string) error {
+	if err := checkKeys(name, id); err != nil {
+		return err
+	}
 	_, err := durable.Call[struct{}](ctx, c.ns.GetByName(name), "Delete", id)
 	return wrap(name, err)
 }

@@ -80,9 +80,6 @@ func (o *object) load() error {
 
 // Put creates or replaces an event.
 func (o *object) Put(ctx context.Context, a putArgs) (Event, error) {
-	if err := checkKey("id", a.ID); err != nil {
-		return Event{}, err
-	}
 	if err := o.cfg.validate(&a.Spec); err != nil {
 		return Event{}, err
 	}
