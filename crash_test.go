@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	case "alarm":
 		crashAlarmSetter(os.Getenv("DURABLE_TEST_DIR"))
 		os.Exit(0)
+	case "lossy":
+		lossyWriter(os.Getenv("DURABLE_TEST_DIR"), os.Getenv("DURABLE_TEST_SNAP"), os.Getenv("DURABLE_TEST_ROUND"))
+		os.Exit(0)
 	case "alarm-hang":
 		hangInAlarm = true
 		crashAlarmSetter(os.Getenv("DURABLE_TEST_DIR"))

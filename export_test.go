@@ -20,3 +20,6 @@ func ActiveObjects(rt *Runtime) int {
 
 // EvictIdle runs one eviction pass now.
 func EvictIdle(rt *Runtime) { rt.evictIdle() }
+
+// SetSyncFunc replaces the durability barrier's sync (after Open).
+func SetSyncFunc(rt *Runtime, f func() error) { rt.barrier.SyncFunc = f }

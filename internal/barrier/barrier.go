@@ -63,6 +63,9 @@ type Barrier struct {
 	// round's number and how many requests it covers; it may block, which
 	// holds the round open. For tests.
 	BeforeRound func(round uint64, requests int)
+	// SyncFunc, when set, replaces the method's sync (a test simulating
+	// power loss snapshots the data directory here).
+	SyncFunc func() error
 	// AfterRound, when set, is called after every round with its duration.
 	AfterRound func(d time.Duration, requests int, err error)
 
@@ -165,6 +168,9 @@ func (b *Barrier) loop() {
 }
 
 func (b *Barrier) sync(files map[string]struct{}) error {
+	if b.SyncFunc != nil {
+		return b.SyncFunc()
+	}
 	if b.method == Syncfs {
 		if err := unix.Syncfs(int(b.dir.Fd())); err != nil {
 			return fmt.Errorf("syncfs: %w", err)
