@@ -263,6 +263,13 @@ func compact(q []*Event, k int) []*Event {
 func (a *Actor) run() {
 	defer a.signalIdle()
 	for {
+		if len(a.batch) > 0 && a.pos >= len(a.batch) {
+			// The previous holder left the gate (OutsideGate) on the
+			// batch's last item: the batch is over but not committed yet.
+			a.finishBatch()
+			a.batch = a.batch[:0]
+			a.pos = 0
+		}
 		if a.pos >= len(a.batch) {
 			if !a.take() {
 				return
