@@ -2,9 +2,11 @@ package durable
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
+	"github.com/durableobjects/durable/internal/actor"
 	"github.com/durableobjects/durable/internal/alarm"
 )
 
@@ -29,18 +31,34 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 		rt.Logger.Warn("alarm for an unregistered class", "class", k.NS)
 		return
 	}
-	o, err := rt.lookup(ns, k.ID)
-	if err != nil {
-		rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
-		return
-	}
 	run := &alarmRun{firedAt: at}
-	done, err := o.submit(context.Background(), true, run.run)
-	if err != nil {
-		rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
-		return
+	var o *object
+	var done <-chan error
+	for {
+		var err error
+		if o, err = rt.lookup(ns, k.ID); err != nil {
+			rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+			return
+		}
+		// Until Done, the index entry may move under the object: its
+		// SetAlarm calls must reach the scheduler, which keeps them
+		// through Done (see indexAlarm).
+		o.alarmsInFlight.Add(1)
+		done, err = o.submit(context.Background(), true, run.run)
+		if err != nil {
+			o.alarmsInFlight.Add(-1)
+		}
+		if errors.Is(err, actor.ErrEvicted) {
+			continue // evicted between lookup and enqueue: activate it again
+		}
+		if err != nil {
+			rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+			return
+		}
+		break
 	}
 	go func() {
+		defer o.alarmsInFlight.Add(-1) // after Done and the reset of indexedAt
 		err := <-done
 		if err == nil {
 			rt.sched.Done(k, at, run.next)

@@ -30,6 +30,9 @@ type object struct {
 	alarmKey  alarm.Key
 	alarm     *runningAlarm // the alarm whose handler is running
 	indexedAt atomic.Int64  // the alarm index entry we know of; 0 unknown
+	// alarmsInFlight counts deliveries of the object's alarm between their
+	// firing and the scheduler's Done: meanwhile indexedAt cannot be trusted.
+	alarmsInFlight atomic.Int32
 
 	lastUsed atomic.Int64 // Clock nanoseconds of the last event
 	dead     atomic.Bool  // evicted; look the object up again
@@ -90,7 +93,10 @@ func (o *object) reconcileAlarm() error {
 
 // indexAlarm moves the object's index entry to at or earlier.
 func (o *object) indexAlarm(at int64) error {
-	if cur := o.indexedAt.Load(); cur != 0 && cur <= at {
+	// An entry at or before at is enough, unless a delivery is in flight:
+	// its Done may move or delete that entry, and only the scheduler can
+	// keep this alarm through it.
+	if cur := o.indexedAt.Load(); cur != 0 && cur <= at && o.alarmsInFlight.Load() == 0 {
 		return nil
 	}
 	if err := o.rt.sched.Set(o.alarmKey, at); err != nil {

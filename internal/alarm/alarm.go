@@ -11,6 +11,7 @@
 package alarm
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,16 +46,21 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	inflight map[Key]int64
-	timerAt  int64 // when the timer fires; 0 if none
-	stop     func() bool
-	closed   bool
-	kick     chan struct{}
-	done     chan struct{}
+	// setDuring holds, for keys being delivered, the earliest time Set
+	// was given meanwhile: Done corrects the entry to the run's outcome,
+	// which does not know of alarms set by events after the run.
+	setDuring map[Key]int64
+	timerAt   int64 // when the timer fires; 0 if none
+	stop      func() bool
+	closed    bool
+	kick      chan struct{}
+	done      chan struct{}
 }
 
 // Start starts the loop; alarms already due fire at once.
 func Start(cfg Config) *Scheduler {
-	s := &Scheduler{cfg: cfg, inflight: map[Key]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Scheduler{cfg: cfg, inflight: map[Key]int64{}, setDuring: map[Key]int64{},
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.loop()
 	s.Kick()
 	return s
@@ -88,6 +94,21 @@ func (s *Scheduler) Close() {
 // only moves earlier: a later time is left for Done to correct once the
 // object's commit is durable.
 func (s *Scheduler) Set(k Key, at int64) error {
+	// Record a Set during k's delivery before writing the entry, so that
+	// either Done sees the record, or Done's correction is over before
+	// this write (Done corrects the entry, then takes the record).
+	s.mu.Lock()
+	if _, busy := s.inflight[k]; busy {
+		if cur, ok := s.setDuring[k]; !ok || at < cur {
+			s.setDuring[k] = at
+		}
+	}
+	s.mu.Unlock()
+	return s.upsert(k, at)
+}
+
+// upsert moves k's entry to at or earlier.
+func (s *Scheduler) upsert(k Key, at int64) error {
 	err := s.cfg.DB.Do(func(c *sqlite3.Conn) error {
 		st, _, err := c.Prepare(`INSERT INTO alarms (ns, id, at) VALUES (?, ?, ?)
 			ON CONFLICT (ns, id) DO UPDATE SET at = min(at, excluded.at)`)
@@ -113,15 +134,20 @@ func (s *Scheduler) Set(k Key, at int64) error {
 }
 
 // Done ends the delivery of k's alarm that the index had at firedAt: the
-// entry moves to next (the object's alarm now, 0 for none), unless it was
-// changed meanwhile.
+// entry moves to next (the object's alarm after the run, 0 for none),
+// unless it was changed meanwhile, and then to anything Set meanwhile.
 func (s *Scheduler) Done(k Key, firedAt, next int64) {
 	err := s.Correct(k, firedAt, next)
 	s.mu.Lock()
 	if s.inflight[k] == firedAt {
 		delete(s.inflight, k)
 	}
+	later, setDuring := s.setDuring[k]
+	delete(s.setDuring, k)
 	s.mu.Unlock()
+	if setDuring {
+		err = errors.Join(err, s.upsert(k, later))
+	}
 	if err != nil {
 		s.cfg.Logger.Error("alarm index update failed", "ns", k.NS, "err", err)
 	}

@@ -1,0 +1,67 @@
+package alarm
+
+import (
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/durableobjects/durable/internal/node"
+)
+
+// An alarm the object sets while its previous alarm is being delivered
+// (after the handler ran, before Done corrects the index) stays in the
+// index: Done must not delete or move it.
+func TestSetDuringDeliverySurvivesDone(t *testing.T) {
+	db, err := node.Open(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mu sync.Mutex
+	now := int64(1_000)
+	fired := make(chan int64, 10)
+	s := Start(Config{
+		DB:        db,
+		Now:       func() time.Time { mu.Lock(); defer mu.Unlock(); return time.UnixMilli(now) },
+		AfterFunc: func(d time.Duration, f func()) func() bool { return func() bool { return true } },
+		Fire:      func(k Key, at int64) { fired <- at },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	defer s.Close()
+	k := Key{NS: "ns", ID: [32]byte{1}}
+
+	for _, tc := range []struct {
+		name      string
+		later     int64 // set during the delivery
+		next      int64 // what the delivered run reported
+		wantEntry int64
+	}{
+		{"handler set none", 9_000, 0, 9_000},
+		{"handler set a later one", 9_000, 20_000, 9_000},
+		{"handler set an earlier one", 9_000, 5_000, 5_000},
+		{"same time as the fired one", 1_000, 0, 1_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.Set(k, 1_000); err != nil {
+				t.Fatal(err)
+			}
+			s.Kick()
+			at := <-fired
+			if err := s.Set(k, tc.later); err != nil { // an event after the alarm's
+				t.Fatal(err)
+			}
+			s.Done(k, at, tc.next)
+			got, err := s.Lookup(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.wantEntry {
+				t.Fatalf("index entry %d, want %d", got, tc.wantEntry)
+			}
+			if err := s.Correct(k, got, 0); err != nil { // clean up for the next case
+				t.Fatal(err)
+			}
+		})
+	}
+}
