@@ -25,6 +25,34 @@ var schedT0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func schedMS(d time.Duration) int64 { return schedT0.Add(d).UnixMilli() }
 
+// schedAwaitTimer waits until the runtime's alarm loop has armed its timer
+// for at. The loop computes a delay from the clock and then arms it, so a
+// test that moved the fake clock in between would push the timer late:
+// move the clock only once the timer is armed.
+func schedAwaitTimer(t *testing.T, c *durabletest.Clock, at time.Time) {
+	t.Helper()
+	schedPoll(t, "the alarm timer for "+at.String(), func() bool { return c.HasTimer(at) })
+}
+
+// schedAwaitRetryTimer waits until the alarm loop has armed a timer, when
+// its time is not known (a retry with jitter): two timers are pending then,
+// the runtime's eviction tick and the alarm loop's.
+func schedAwaitRetryTimer(t *testing.T, c *durabletest.Clock) {
+	t.Helper()
+	schedPoll(t, "the retry timer", func() bool { return c.Pending() == 2 })
+}
+
+func schedPoll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // schedHook is a webhook receiver on loopback that records every delivery.
 type schedHook struct {
 	*httptest.Server
@@ -323,6 +351,7 @@ func TestSchedulerDeliveryRequest(t *testing.T) {
 	s.do("PUT", schedEventPath(name, id), map[string]any{"run_at_ms": runAt, "target": "hook", "payload": map[string]any{"k": []any{1, "two"}}}).expect(t, 200, "")
 
 	// Never before run_at_ms.
+	schedAwaitTimer(t, s.Clock, schedT0.Add(10*time.Second))
 	s.Clock.Set(schedT0.Add(10*time.Second - time.Millisecond))
 	h.none(t)
 	s.Clock.Set(schedT0.Add(10 * time.Second))
@@ -371,6 +400,7 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 	s.do("PUT", schedEventPath("rep", "tick"), map[string]any{"run_at_ms": schedMS(period), "repeat_ms": period.Milliseconds(), "target": "hook", "payload": "p"}).expect(t, 200, "")
 	for k := 1; k <= 4; k++ {
 		slot := schedT0.Add(time.Duration(k) * period)
+		schedAwaitTimer(t, s.Clock, slot)
 		s.Clock.Set(slot.Add(-time.Millisecond))
 		h.none(t)
 		s.Clock.Set(slot)
@@ -397,12 +427,14 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 		}
 		return 200
 	})
+	schedAwaitTimer(t, s.Clock, slot)
 	s.Clock.Set(slot)
 	c := h.next(t)
 	ev := s.waitEvent(t, "rep", "tick", "the failure", func(ev map[string]any) bool { return schedNum(ev, "attempts") == 1 })
 	if schedNum(ev, "run_at_ms") != slot.UnixMilli() || ev["last_error"] == nil || ev["state"] != "scheduled" {
 		t.Fatalf("after a failure: %v", ev)
 	}
+	schedAwaitRetryTimer(t, s.Clock)
 	s.Clock.Set(slot.Add(schedRetryUpper(1)))
 	c2 := h.next(t)
 	if c2.num(t, "run_at_ms") != slot.UnixMilli() || c2.num(t, "attempt") != 2 || c2.Header.Get("Idempotency-Key") != c.Header.Get("Idempotency-Key") {
@@ -414,6 +446,7 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 	if schedNum(ev, "attempts") != 0 {
 		t.Fatalf("attempts not reset: %v", ev)
 	}
+	schedAwaitTimer(t, s.Clock, slot.Add(period))
 	s.Clock.Set(slot.Add(period))
 	if c := h.next(t); c.num(t, "run_at_ms") != slot.Add(period).UnixMilli() {
 		t.Fatalf("next slot: %s", c.Raw)
@@ -432,6 +465,7 @@ func TestSchedulerRetriesWithBackoffThenFails(t *testing.T) {
 	s := newSchedServer(t, h)
 	runAt := schedT0.Add(time.Second)
 	s.do("PUT", schedEventPath("f", "e"), map[string]any{"run_at_ms": runAt.UnixMilli(), "target": "hook"}).expect(t, 200, "")
+	schedAwaitTimer(t, s.Clock, runAt)
 	s.Clock.Set(runAt)
 	first := h.next(t)
 	key := first.Header.Get("Idempotency-Key")
@@ -455,6 +489,7 @@ func TestSchedulerRetriesWithBackoffThenFails(t *testing.T) {
 		}
 		// The retry comes after 2^(n-1) s, plus at most 25 %.
 		base := scheduler.RetryInitial << (n - 1)
+		schedAwaitRetryTimer(t, s.Clock)
 		s.Clock.Set(failedAt.Add(base - time.Millisecond))
 		h.none(t)
 		s.Clock.Set(failedAt.Add(schedRetryUpper(n)))
@@ -500,6 +535,7 @@ func TestSchedulerCatchUpAfterDowntime(t *testing.T) {
 		return schedNum(ev, "run_at_ms") == schedMS(60*time.Second)
 	})
 	h.none(t) // one catch-up delivery, not a burst
+	schedAwaitTimer(t, clock, schedT0.Add(60*time.Second))
 	clock.Set(schedT0.Add(60 * time.Second))
 	if c := h.next(t); c.num(t, "run_at_ms") != schedMS(60*time.Second) {
 		t.Fatalf("next slot: %s", c.Raw)
@@ -529,6 +565,7 @@ func TestSchedulerEventsSurviveRestart(t *testing.T) {
 		t.Fatalf("after restart %s, before %s", after.Body, before.Body)
 	}
 	h.none(t)
+	schedAwaitTimer(t, clock, schedT0.Add(time.Hour))
 	clock.Set(schedT0.Add(time.Hour))
 	if c := h.next(t); c.Body["id"] != "later" || c.Path != "/other" {
 		t.Fatalf("later event: %s %s", c.Path, c.Raw)
@@ -573,6 +610,7 @@ func TestSchedulerManyEvents(t *testing.T) {
 		}
 	}
 	// Half of them come due: exactly those are delivered.
+	schedAwaitTimer(t, s.Clock, schedT0.Add(time.Second))
 	s.Clock.Set(schedT0.Add(250 * time.Second))
 	collect(250)
 	h.none(t)
@@ -587,6 +625,7 @@ func TestSchedulerManyEvents(t *testing.T) {
 	if evs := l.JSON["events"].([]any); len(evs) != 250 {
 		t.Fatalf("%d events left, want 250", len(evs))
 	}
+	schedAwaitTimer(t, s.Clock, schedT0.Add(251*time.Second))
 	s.Clock.Set(schedT0.Add(n * time.Second))
 	collect(250)
 	h.none(t)
