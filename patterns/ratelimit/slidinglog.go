@@ -22,7 +22,7 @@ const (
 	qNewest = `SELECT cum, ts FROM rl_log ORDER BY cum DESC LIMIT 1`
 	qOldest = `SELECT ts FROM rl_log ORDER BY cum LIMIT 1`
 	// qExpire deletes up to ?2 of the oldest entries with ts <= ?1.
-	qExpire = `DELETE FROM rl_log WHERE cum IN (SELECT cum FROM rl_log WHERE ts <= ?1 ORDER BY cum LIMIT ?2)`
+	qExpire = `DELETE FROM rl_log WHERE cum IN (SELECT cum FROM rl_log WHERE ts <= ?1 ORDER BY ts, cum LIMIT ?2)`
 )
 
 // checkLog is one sliding-log check at clock time clock (ms).
