@@ -92,6 +92,9 @@ func (e *env) acquireAsync(ctx context.Context, name string, req AcquireRequest)
 func (e *env) startWaiter(t *testing.T, name string, req AcquireRequest) chan result {
 	t.Helper()
 	deadline := e.clock.Now().Add(req.Wait)
+	if e.clock.HasTimer(deadline) {
+		t.Fatalf("another timer is due at the waiter's deadline %v: pick another wait", deadline)
+	}
 	ch := e.acquireAsync(context.Background(), name, req)
 	waitFor(t, "the acquire to wait", func() bool {
 		if len(ch) > 0 {
@@ -427,7 +430,7 @@ func TestTimedOutWaiterDoesNotBlockTheNext(t *testing.T) {
 	clock := durabletest.NewClock(t0)
 	e := newEnv(t, "", DefaultMaxWaiters, withClock(clock))
 	holder := mustAcquire(t, e, "a", AcquireRequest{TTL: time.Hour})
-	w1 := e.startWaiter(t, "a", AcquireRequest{Wait: time.Second})
+	w1 := e.startWaiter(t, "a", AcquireRequest{Wait: 1500 * time.Millisecond})
 	w2 := e.startWaiter(t, "a", AcquireRequest{Wait: time.Minute})
 	clock.Advance(2 * time.Second)
 	if r := recv(t, w1); !errors.Is(r.err, ErrHeld) {
@@ -447,6 +450,9 @@ func TestCanceledWaiterLeaves(t *testing.T) {
 	holder := mustAcquire(t, e, "a", AcquireRequest{TTL: time.Hour})
 	ctx, cancel := context.WithCancel(context.Background())
 	deadline := clock.Now().Add(time.Minute)
+	if clock.HasTimer(deadline) {
+		t.Fatal("another timer is due at the waiter's deadline")
+	}
 	w1 := e.acquireAsync(ctx, "a", AcquireRequest{Wait: time.Minute})
 	waitFor(t, "the acquire to wait", func() bool { return clock.HasTimer(deadline) })
 	w2 := e.startWaiter(t, "a", AcquireRequest{Wait: 50*time.Second + time.Millisecond})
