@@ -152,9 +152,9 @@ func schedListPath(name, query string) string {
 	return p
 }
 
-// waitEvent polls GET of an event until cond holds for it (a nil JSON
+// schedWaitEvent polls GET of an event until cond holds for it (a nil JSON
 // means 404).
-func (s *testServer) waitEvent(t *testing.T, name, id, what string, cond func(ev map[string]any) bool) map[string]any {
+func (s *testServer) schedWaitEvent(t *testing.T, name, id, what string, cond func(ev map[string]any) bool) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -388,7 +388,7 @@ func TestSchedulerDeliveryRequest(t *testing.T) {
 	}
 
 	// Delivered: a one-shot event is deleted, and not delivered again.
-	s.waitEvent(t, name, id, "the delivered event to be deleted", func(ev map[string]any) bool { return ev == nil })
+	s.schedWaitEvent(t, name, id, "the delivered event to be deleted", func(ev map[string]any) bool { return ev == nil })
 	s.Clock.Advance(time.Hour)
 	h.none(t)
 }
@@ -408,7 +408,7 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 		if c.num(t, "run_at_ms") != slot.UnixMilli() || c.num(t, "attempt") != 1 || c.Body["payload"] != "p" {
 			t.Fatalf("delivery %d: %s", k, c.Raw)
 		}
-		ev := s.waitEvent(t, "rep", "tick", "the next slot", func(ev map[string]any) bool {
+		ev := s.schedWaitEvent(t, "rep", "tick", "the next slot", func(ev map[string]any) bool {
 			return ev != nil && schedNum(ev, "run_at_ms") == slot.Add(period).UnixMilli()
 		})
 		if ev["state"] != "scheduled" || schedNum(ev, "attempts") != 0 || schedNum(ev, "last_fired_at_ms") != slot.UnixMilli() || schedNum(ev, "repeat_ms") != period.Milliseconds() {
@@ -430,7 +430,7 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 	schedAwaitTimer(t, s.Clock, slot)
 	s.Clock.Set(slot)
 	c := h.next(t)
-	ev := s.waitEvent(t, "rep", "tick", "the failure", func(ev map[string]any) bool { return schedNum(ev, "attempts") == 1 })
+	ev := s.schedWaitEvent(t, "rep", "tick", "the failure", func(ev map[string]any) bool { return schedNum(ev, "attempts") == 1 })
 	if schedNum(ev, "run_at_ms") != slot.UnixMilli() || ev["last_error"] == nil || ev["state"] != "scheduled" {
 		t.Fatalf("after a failure: %v", ev)
 	}
@@ -440,7 +440,7 @@ func TestSchedulerRepeatingEvent(t *testing.T) {
 	if c2.num(t, "run_at_ms") != slot.UnixMilli() || c2.num(t, "attempt") != 2 || c2.Header.Get("Idempotency-Key") != c.Header.Get("Idempotency-Key") {
 		t.Fatalf("retry %s (key %q), first %s", c2.Raw, c2.Header.Get("Idempotency-Key"), c.Raw)
 	}
-	ev = s.waitEvent(t, "rep", "tick", "the retry to succeed", func(ev map[string]any) bool {
+	ev = s.schedWaitEvent(t, "rep", "tick", "the retry to succeed", func(ev map[string]any) bool {
 		return schedNum(ev, "run_at_ms") == slot.Add(period).UnixMilli()
 	})
 	if schedNum(ev, "attempts") != 0 {
@@ -470,7 +470,7 @@ func TestSchedulerRetriesWithBackoffThenFails(t *testing.T) {
 	first := h.next(t)
 	key := first.Header.Get("Idempotency-Key")
 	for n := 1; n <= scheduler.MaxAttempts; n++ {
-		ev := s.waitEvent(t, "f", "e", fmt.Sprintf("failure %d to be recorded", n), func(ev map[string]any) bool {
+		ev := s.schedWaitEvent(t, "f", "e", fmt.Sprintf("failure %d to be recorded", n), func(ev map[string]any) bool {
 			return schedNum(ev, "attempts") == int64(n)
 		})
 		failedAt := s.Clock.Now()
@@ -531,7 +531,7 @@ func TestSchedulerCatchUpAfterDowntime(t *testing.T) {
 	if c.Body["scheduler"] != "cu" {
 		t.Fatalf("scheduler name after restart: %s", c.Raw)
 	}
-	s2.waitEvent(t, "cu", "r", "the first future slot", func(ev map[string]any) bool {
+	s2.schedWaitEvent(t, "cu", "r", "the first future slot", func(ev map[string]any) bool {
 		return schedNum(ev, "run_at_ms") == schedMS(60*time.Second)
 	})
 	h.none(t) // one catch-up delivery, not a burst
@@ -559,7 +559,7 @@ func TestSchedulerEventsSurviveRestart(t *testing.T) {
 	if c.Body["id"] != "due" || c.Body["scheduler"] != "sv" || c.num(t, "run_at_ms") != schedMS(30*time.Second) || c.num(t, "fired_at_ms") != schedMS(time.Minute) {
 		t.Fatalf("delivery at start: %s", c.Raw)
 	}
-	s2.waitEvent(t, "sv", "due", "the delivered event to go", func(ev map[string]any) bool { return ev == nil })
+	s2.schedWaitEvent(t, "sv", "due", "the delivered event to go", func(ev map[string]any) bool { return ev == nil })
 	after := s2.do("GET", schedEventPath("sv", "later"), nil).expect(t, 200, "")
 	if string(after.Body) != string(before.Body) {
 		t.Fatalf("after restart %s, before %s", after.Body, before.Body)
