@@ -22,6 +22,17 @@ func alarmBackoff(retry int64) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/4+1))
 }
 
+// alarmNotDelivered ends a delivery that could not start. While the runtime
+// closes, the entry stays as it is, so the next start fires it at once;
+// otherwise it is tried again after AlarmRetryInitial.
+func (rt *Runtime) alarmNotDelivered(k alarm.Key, at int64, err error) {
+	next := at + int64(AlarmRetryInitial/time.Millisecond)
+	if errors.Is(err, ErrClosed) {
+		next = at
+	}
+	rt.sched.Done(k, at, next)
+}
+
 // fireAlarm is called by the scheduler when k's index entry, at, comes due.
 func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 	ns, ok := rt.Namespace(k.NS)
@@ -37,7 +48,7 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 	for {
 		var err error
 		if o, err = rt.lookup(ns, k.ID); err != nil {
-			rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+			rt.alarmNotDelivered(k, at, err)
 			return
 		}
 		// Until Done, the index entry may move under the object: its
@@ -52,7 +63,7 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 			continue // evicted between lookup and enqueue: activate it again
 		}
 		if err != nil {
-			rt.sched.Done(k, at, at+int64(AlarmRetryInitial/time.Millisecond))
+			rt.alarmNotDelivered(k, at, err)
 			return
 		}
 		break
