@@ -273,9 +273,11 @@ func (s *Scheduler) scan() {
 	s.timerAt = next
 	if next != 0 && !s.closed {
 		// Measure the delay from the clock as it is now, not as it was at
-		// the start of the scan, and look again if next came due meanwhile.
-		s.stop = s.cfg.AfterFunc(time.Duration(next-s.cfg.Now().UnixMilli())*time.Millisecond, s.Kick)
-		if s.cfg.Now().UnixMilli() >= next {
+		// the start of the scan; if the clock moved while the timer was
+		// armed (a test's clock can jump), the timer may be late: look again.
+		armedAt := s.cfg.Now()
+		s.stop = s.cfg.AfterFunc(time.Duration(next-armedAt.UnixMilli())*time.Millisecond, s.Kick)
+		if !s.cfg.Now().Equal(armedAt) {
 			s.Kick()
 		}
 	}
