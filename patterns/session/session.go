@@ -24,7 +24,7 @@ const Class = "session"
 
 // Limits and defaults (api.md, "Sessions").
 const (
-	DefaultShards = 64
+	DefaultShards = 16
 	MaxShards     = 1 << 16 // the shard number is 2 bytes of the ID
 
 	MaxUserID   = 256      // bytes, like a path parameter

@@ -454,6 +454,7 @@ func BenchmarkCreate(b *testing.B) {
 	e := open(b, "", nil, 0)
 	data := json.RawMessage(`{"role":"admin","theme":"dark"}`)
 	var n atomic.Int64
+	b.SetParallelism(32) // many callers, as a server has: commits group across them
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
@@ -473,6 +474,7 @@ func BenchmarkGet(b *testing.B) {
 	}
 	b.ResetTimer()
 	var n atomic.Int64
+	b.SetParallelism(32)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			k := n.Add(1)
