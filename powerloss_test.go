@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,10 +40,12 @@ func lossyWriter(dir, snap, round string) {
 	writeUntilKilled(ns, round)
 }
 
-// snapshotDir copies dir to snap atomically (copy to a temporary directory,
-// then rename over the old snapshot).
-func snapshotDir(dir, snap string) error {
-	tmp := snap + ".tmp"
+// snapshotDir copies dir into a new generation under snaps: it is copied
+// to a temporary directory, then renamed to the next generation's name, so
+// a generation directory exists only once complete (the child may be killed
+// in the middle of a copy). Older generations are removed.
+func snapshotDir(dir, snaps string) error {
+	tmp := filepath.Join(snaps, "tmp")
 	os.RemoveAll(tmp)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -61,13 +64,31 @@ func snapshotDir(dir, snap string) error {
 	if err != nil {
 		return err
 	}
-	old := snap + ".old"
-	os.RemoveAll(old)
-	os.Rename(snap, old)
-	if err := os.Rename(tmp, snap); err != nil {
+	last, _ := latestSnapshot(snaps)
+	next := filepath.Join(snaps, fmt.Sprintf("gen-%08d", snapshotGen(last)+1))
+	if err := os.Rename(tmp, next); err != nil {
 		return err
 	}
-	return os.RemoveAll(old)
+	if last != "" {
+		os.RemoveAll(last)
+	}
+	return nil
+}
+
+// latestSnapshot returns the newest complete generation under snaps.
+func latestSnapshot(snaps string) (string, bool) {
+	gens, _ := filepath.Glob(filepath.Join(snaps, "gen-*"))
+	if len(gens) == 0 {
+		return "", false
+	}
+	slices.Sort(gens)
+	return gens[len(gens)-1], true
+}
+
+func snapshotGen(path string) int {
+	var n int
+	fmt.Sscanf(filepath.Base(path), "gen-%d", &n)
+	return n
 }
 
 func copyFile(src, dst string) error {
@@ -154,14 +175,15 @@ func TestAcknowledgedWritesSurvivePowerLoss(t *testing.T) {
 		mu.Unlock()
 
 		// Power loss: the disk holds only what the last completed sync covered.
-		if _, err := os.Stat(snap); err != nil {
+		last, ok := latestSnapshot(snap)
+		if !ok {
 			if len(keys) > 0 {
 				t.Fatalf("round %d: %d writes acknowledged but no sync ever completed", round, len(keys))
 			}
 			continue
 		}
 		os.RemoveAll(dir)
-		if err := os.Rename(snap, dir); err != nil {
+		if err := os.Rename(last, dir); err != nil {
 			t.Fatal(err)
 		}
 		rt, ns, err := openCrashRuntime(dir)
