@@ -596,6 +596,9 @@ func TestDocsHibernation(t *testing.T) {
 		}
 	}
 
+	// A socket of another document, for WebSocket-level pings.
+	pinger := dialDoc(t, s, "hib-ping", "", 0)
+
 	evictions := s.RT.Stats().Evictions
 	s.evictAll(t)
 	st := s.RT.Stats()
@@ -607,6 +610,16 @@ func TestDocsHibernation(t *testing.T) {
 		sendDoc(t, c, collab.PingMessage)
 		if m := readDoc(t, c); !m.is("pong", "", 0) {
 			t.Fatal(m)
+		}
+	}
+	// So are ping frames of the WebSocket protocol.
+	pctx := pinger.CloseRead(context.Background())
+	for range 3 {
+		ctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+		err := pinger.Ping(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("ping frame: %v", err)
 		}
 	}
 	if got := s.RT.Stats(); got.Activations != st.Activations || got.ActiveObjects != 0 {
