@@ -227,7 +227,9 @@ func benchSocketMemory(b *testing.B, sockets, docs int) {
 	}
 	for b.Loop() {
 	}
-	per := func(after, before uint64) float64 { return (float64(after) - float64(before)) / float64(sockets) / 1024 }
+	per := func(after, before uint64) float64 {
+		return (float64(after) - float64(before)) / float64(sockets) / 1024
+	}
 	b.ReportMetric(per(rss, rss0), "RSS-KiB/socket")
 	b.ReportMetric(per(rssGC, rss0), "RSS-before-scavenge-KiB/socket")
 	b.ReportMetric(per(heap, heap0), "heap-KiB/socket")
