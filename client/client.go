@@ -1,0 +1,300 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxResponseBody is the largest answer body the client reads (a fetch
+// answer may carry up to 32 MiB of upstream body).
+const MaxResponseBody = 64 << 20
+
+// Client calls a `durable serve` server. Set its fields before the first
+// call; it is then safe for concurrent use.
+type Client struct {
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// HTTPClient sends the requests; http.DefaultClient if nil. Leave its
+	// Timeout at 0 for lock acquires that wait: bound calls with their ctx.
+	HTTPClient *http.Client
+	// Retry says how failed requests are retried (see the package doc).
+	Retry Retry
+
+	base string // scheme://host[/prefix], without a trailing slash
+}
+
+// New returns a client of the server at baseURL, e.g.
+// "http://127.0.0.1:8080" (a path prefix is kept, for a server behind a
+// reverse proxy).
+func New(baseURL string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("durable: base URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("durable: base URL %q: want http:// or https:// and a host", baseURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("durable: base URL %q: no query, fragment or user info allowed", baseURL)
+	}
+	return &Client{base: strings.TrimRight(u.String(), "/")}, nil
+}
+
+// BaseURL returns the server's URL, as given to New (without a trailing
+// slash).
+func (c *Client) BaseURL() string { return c.base }
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// safety says when a request may be sent again after a failure that
+// leaves its outcome unknown (see the package doc).
+type safety int
+
+const (
+	// once: sent again only when the failure proves the request had no
+	// effect (503 overloaded/unavailable, or a failed dial).
+	once safety = iota
+	// idempotent: also sent again after an ambiguous connection error.
+	idempotent
+)
+
+// request is one API call.
+type request struct {
+	method string
+	path   string // escaped, from "/"
+	query  url.Values
+	body   any    // JSON-encoded; nil sends no body
+	raw    []byte // sent as is when body is nil (objects)
+	header http.Header
+	safety safety
+	// passthrough: the status may be an upstream's or an application's
+	// (fetch, objects), so only a 503 with api.md's overloaded or
+	// unavailable code is the server's own.
+	passthrough bool
+}
+
+// response is an answer, read whole.
+type response struct {
+	req    *request
+	status int
+	header http.Header
+	body   []byte
+	// uncertain: an earlier attempt failed after it may have taken effect.
+	uncertain bool
+	// stopped is why retrying a retryable answer stopped early (ctx).
+	stopped error
+}
+
+// send sends r, retrying as the package doc says. It returns the last
+// answer, whatever its status, or the error that ended the call when no
+// answer came.
+func (c *Client) send(ctx context.Context, r *request) (*response, error) {
+	var body []byte
+	switch {
+	case r.body != nil:
+		b, err := json.Marshal(r.body)
+		if err != nil {
+			return nil, fmt.Errorf("durable: %s %s: encoding the request: %w", r.method, r.path, err)
+		}
+		body = b
+	case r.raw != nil:
+		body = r.raw
+	}
+	return c.retry(ctx, r, func() (*response, error) { return c.attempt(ctx, r, body) })
+}
+
+// retry calls attempt, which makes r once, until it succeeds, fails in a
+// way the package doc's rule does not retry for r, or the attempts, the
+// time (ctx) or the patience (MaxDelay against Retry-After) run out.
+func (c *Client) retry(ctx context.Context, r *request, attempt func() (*response, error)) (*response, error) {
+	p := c.Retry.withDefaults()
+	uncertain := false
+	for n := 1; ; n++ {
+		resp, err := attempt()
+		retryAfter := resp.retryAfter()
+		if err == nil {
+			resp.uncertain = uncertain
+			if !resp.retryable() {
+				return resp, nil
+			}
+		} else {
+			if errors.Is(err, errResponseTooLarge) {
+				return nil, err
+			}
+			sent := !dialFailed(err)
+			uncertain = uncertain || sent
+			if uncertain {
+				err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
+			}
+			if ctx.Err() != nil || sent && r.safety != idempotent {
+				return nil, err
+			}
+		}
+		// The failure is retryable: err, or the answer resp.
+		stop := func(why error) (*response, error) {
+			if err != nil {
+				if why != nil {
+					return nil, fmt.Errorf("%w (stopped retrying: %w)", err, why)
+				}
+				return nil, err
+			}
+			resp.stopped = why
+			return resp, nil
+		}
+		if n >= p.MaxAttempts {
+			return stop(nil)
+		}
+		d, ok := p.delay(n, retryAfter)
+		if !ok {
+			return stop(nil) // the server asks for a longer wait than MaxDelay
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return stop(context.DeadlineExceeded)
+		}
+		if err := p.Sleep(ctx, d); err != nil {
+			return stop(err)
+		}
+	}
+}
+
+var errResponseTooLarge = errors.New("durable: answer body over MaxResponseBody")
+
+// attempt sends r once and reads the whole answer.
+func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*response, error) {
+	u := c.base + r.path
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("durable: %s %s: %w", r.method, r.path, err)
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if !r.passthrough && req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hr, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer hr.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(hr.Body, MaxResponseBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("durable: %s %s: reading the answer: %w", r.method, r.path, err)
+	}
+	if len(b) > MaxResponseBody {
+		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, errResponseTooLarge)
+	}
+	return &response{req: r, status: hr.StatusCode, header: hr.Header, body: b}, nil
+}
+
+// retryable reports whether the answer may be retried: a 503 with
+// api.md's overloaded or unavailable code had no effect, so any request
+// may be sent again; another 503 (a proxy's, say) only an idempotent one,
+// and never a passthrough one (it is the upstream's answer).
+func (r *response) retryable() bool {
+	if r.status != http.StatusServiceUnavailable {
+		return false
+	}
+	switch r.apiError().Code {
+	case CodeOverloaded, CodeUnavailable:
+		return true
+	}
+	return !r.req.passthrough && r.req.safety == idempotent
+}
+
+func (r *response) retryAfter() time.Duration {
+	if r == nil {
+		return 0
+	}
+	return parseRetryAfter(r.header.Get("Retry-After"))
+}
+
+// apiError decodes the answer as an api.md error.
+func (r *response) apiError() *Error {
+	e := &Error{Status: r.status, RetryAfter: r.retryAfter(), RequestID: r.header.Get("X-Request-Id")}
+	var body struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(r.body, &body) == nil && body.Error != nil && body.Error.Code != "" {
+		e.Code, e.Message = body.Error.Code, body.Error.Message
+		return e
+	}
+	e.Message = strings.TrimSpace(string(r.body))
+	if len(e.Message) > 200 {
+		e.Message = e.Message[:200] + "…"
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(r.status)
+	}
+	return e
+}
+
+// err returns the answer as an error: its *Error, marked when an earlier
+// attempt's outcome is unknown, with why retrying stopped early.
+func (r *response) err() error {
+	var err error = r.apiError()
+	if r.uncertain {
+		err = &uncertainError{err}
+	}
+	if r.stopped != nil {
+		err = fmt.Errorf("%w (stopped retrying: %w)", err, r.stopped)
+	}
+	return err
+}
+
+// call sends r and decodes a want answer into out (if not nil); any other
+// status is an error.
+func (c *Client) call(ctx context.Context, r *request, want int, out any) error {
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return err
+	}
+	if resp.status != want {
+		return resp.err()
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.body, out); err != nil {
+			return fmt.Errorf("durable: %s %s: decoding the %d answer: %w", r.method, r.path, resp.status, err)
+		}
+	}
+	return nil
+}
+
+// seg returns path parameter name's value v percent-encoded as one path
+// segment (a "/" in it stays inside it). An empty value is refused here,
+// since it would change the route.
+func seg(name, v string) (string, error) {
+	if v == "" {
+		return "", invalid("%s is empty", name)
+	}
+	return url.PathEscape(v), nil
+}
