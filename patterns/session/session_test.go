@@ -366,14 +366,21 @@ func TestSurvivesEvictionAndRestart(t *testing.T) {
 }
 
 func TestManyExpireAtOnce(t *testing.T) {
+	// 300 rows expire at once; a cleanup run deletes at most 64, so the
+	// alarm must re-arm (already due) until they are all gone.
+	t.Cleanup(session.SetCleanupBatch(64))
 	e := open(t, "", durabletest.NewClock(start), 1)
 	const n = 300
 	for i := range n {
 		mustCreate(t, e, session.CreateParams{UserID: fmt.Sprint("u", i%7), TTL: time.Second})
 	}
 	keep := mustCreate(t, e, session.CreateParams{UserID: "keep", TTL: time.Hour})
+	runs := e.rt.Stats().AlarmRuns
 	e.advanceToAlarm(t, start.Add(time.Second).UnixMilli())
 	waitFor(t, "cleanup", func() bool { return e.stats(t, "keep").Rows == 1 })
+	if got := e.rt.Stats().AlarmRuns - runs; got < n/64+1 {
+		t.Fatalf("%d alarm runs deleted %d rows in batches of 64", got, n)
+	}
 	if st := e.stats(t, "keep"); st.AlarmAtMS != keep.ExpiresAtMS {
 		t.Fatalf("%+v", st)
 	}

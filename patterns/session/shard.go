@@ -11,8 +11,8 @@ import (
 
 // cleanupBatch bounds the expired rows one alarm run deletes, so one event
 // stays short however many sessions expire at once; the alarm re-arms at
-// once while more are due.
-const cleanupBatch = 10_000
+// once while more are due. A variable for tests.
+var cleanupBatch = 10_000
 
 // schema is created by every activation (a no-op once it exists). The
 // index on user_id serves listing and revoking; the one on expires_at_ms
