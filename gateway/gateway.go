@@ -49,8 +49,6 @@ type Gateway struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	closers []func(ctx context.Context) error
-
-	patterns
 }
 
 // New registers the built-in classes on rt (which must not be open yet) and
