@@ -330,11 +330,14 @@ func (s *Store) afterError(err error) error {
 // isStorageFault reports whether err says the database or its disk is
 // unusable (not that a statement was wrong): the store must be reopened.
 func isStorageFault(err error) bool {
-	var se *sqlite3.Error
-	if !errors.As(err, &se) {
+	// SQLite's errors come as *sqlite3.Error or, from some calls (a step
+	// on a corrupt page, say), as a bare sqlite3.ExtendedErrorCode or
+	// ErrorCode; As gives the primary code of each.
+	var code sqlite3.ErrorCode
+	if !errors.As(err, &code) {
 		return false
 	}
-	switch se.Code() {
+	switch code {
 	case sqlite3.IOERR, sqlite3.CORRUPT, sqlite3.FULL, sqlite3.CANTOPEN, sqlite3.NOTADB, sqlite3.READONLY, sqlite3.NOMEM:
 		return true
 	}
