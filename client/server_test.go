@@ -108,12 +108,12 @@ func newClient(t *testing.T, s *server) *client.Client {
 }
 
 // exampleServer starts a server for an Example (which has no *testing.T).
-func exampleServer() (*server, func()) {
+func exampleServer(opts ...serverOption) (*server, func()) {
 	dir, err := os.MkdirTemp("", "durable-client-example")
 	if err != nil {
 		panic(err)
 	}
-	s, err := startServer(dir)
+	s, err := startServer(dir, opts...)
 	if err != nil {
 		panic(err)
 	}
