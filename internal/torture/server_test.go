@@ -87,10 +87,26 @@ func startServer(t testing.TB, dir string, args ...string) *server {
 	return s
 }
 
+// startServerWith starts the server through a wrapper command (which must
+// exec it), such as prlimit.
+func startServerWith(t testing.TB, dir string, wrapper []string, args ...string) *server {
+	t.Helper()
+	s, err := tryStartServerWith(t, dir, wrapper, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func tryStartServer(t testing.TB, dir string, args ...string) (*server, error) {
+	return tryStartServerWith(t, dir, nil, args...)
+}
+
+func tryStartServerWith(t testing.TB, dir string, wrapper []string, args ...string) (*server, error) {
 	bin := durableBinary(t)
 	s := &server{t: t, Dir: dir, logs: newLogWriter(), done: make(chan struct{})}
-	s.cmd = exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dir}, args...)...)
+	argv := append(append(wrapper, bin, "serve", "--addr", "127.0.0.1:0", "--data", dir), args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Stdout = io.Discard
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
