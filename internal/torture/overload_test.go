@@ -221,6 +221,7 @@ func runOverload(t *testing.T, s *server, target string, clients int, d time.Dur
 		t.Errorf("%s: server RSS %d MiB after the flood, over %d MiB", target, rssAfter>>10, rssBound>>10)
 	}
 }
+
 // rssKiB returns the server's resident set size from /proc/<pid>/status.
 func (s *server) rssKiB() int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
