@@ -130,6 +130,9 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 			if !resp.retryable() {
 				return resp, nil
 			}
+			if !resp.noEffect() {
+				uncertain = true // a proxy's 503: the server may have acted
+			}
 		} else {
 			if errors.Is(err, errResponseTooLarge) {
 				return nil, err
@@ -221,11 +224,20 @@ func (r *response) retryable() bool {
 	if r.status != http.StatusServiceUnavailable {
 		return false
 	}
+	return r.noEffect() || !r.req.passthrough && r.req.safety == idempotent
+}
+
+// noEffect reports whether the answer says the request had no effect: a
+// 503 with api.md's code overloaded or unavailable.
+func (r *response) noEffect() bool {
+	if r.status != http.StatusServiceUnavailable {
+		return false
+	}
 	switch r.apiError().Code {
 	case CodeOverloaded, CodeUnavailable:
 		return true
 	}
-	return !r.req.passthrough && r.req.safety == idempotent
+	return false
 }
 
 func (r *response) retryAfter() time.Duration {

@@ -81,7 +81,8 @@
 // from a plain failure.
 //
 // Other answers (4xx, 500, 502) are never retried: they are the server's
-// verdict. A cancelled or expired ctx stops at once.
+// verdict. A cancelled or expired ctx stops at once (an error from a
+// request in flight is marked ErrUnknownOutcome too).
 //
 // Waits grow exponentially: BaseDelay·2^(n-1) before retry n, capped at
 // MaxDelay, with jitter (a random wait in [½, 1) of that). A Retry-After
@@ -90,5 +91,5 @@
 // rather than retry early or wait longer than its cap. Retries stop after
 // MaxAttempts attempts, and before a wait that would end past ctx's
 // deadline; the last error is returned. See Retry for the parameters and
-// their Default* values.
+// their Default* values, and docs/client.md for the whole rule.
 package client

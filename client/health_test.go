@@ -2,6 +2,10 @@ package client_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,4 +79,31 @@ func TestNew(t *testing.T) {
 	if err != nil || c.BaseURL() != "http://h:1/prefix" {
 		t.Fatalf("New with a prefix: %v %v", c, err)
 	}
+}
+
+// A server behind a reverse proxy under a path prefix.
+func TestBaseURLPrefix(t *testing.T) {
+	s := newServer(t)
+	target, _ := url.Parse(s.URL)
+	front := httptest.NewServer(http.StripPrefix("/durable", httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(front.Close)
+	c, err := client.New(front.URL + "/durable/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := c.Healthz(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AcquireLock(ctx, "a/b", client.AcquireOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.GetLock(ctx, "a/b"); err != nil || !st.Held {
+		t.Fatalf("lock through the proxy: %+v, %v", st, err)
+	}
+	d, err := c.DialDoc(ctx, "doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
 }

@@ -478,6 +478,17 @@ func TestAnswerAfterLostAttemptIsMarked(t *testing.T) {
 	if !errors.Is(err, client.ErrNotOwner) || !errors.Is(err, client.ErrUnknownOutcome) || !client.IsConflict(err) || f.n.Load() != 2 {
 		t.Fatalf("release after a lost attempt: %v (%d attempts)", err, f.n.Load())
 	}
+	// A proxy's 503 may hide a request the server did act on.
+	f = newFake(t, func(n int64) answer {
+		if n == 1 {
+			return plain(503, "proxy busy")
+		}
+		return apiError(404, client.CodeNotFound, "")
+	})
+	c, _ = fakeClient(t, f.URL, 3)
+	if err := c.DeleteSession(testCtx(t), "s"); !client.IsNotFound(err) || !errors.Is(err, client.ErrUnknownOutcome) || f.n.Load() != 2 {
+		t.Fatalf("delete after a proxy's 503: %v (%d attempts)", err, f.n.Load())
+	}
 	// The same answer with no lost attempt before it is plain.
 	f = newFake(t, func(int64) answer { return apiError(409, client.CodeNotOwner, "") })
 	c, _ = fakeClient(t, f.URL, 3)
