@@ -66,7 +66,6 @@ type Store struct {
 	txOpen   bool     // BEGIN executed for the current batch
 	pending  []string // savepoints requested but not yet executed (lazy)
 	open     []string // savepoints executed, innermost last
-	spSeq    int
 	walPages int  // WAL size after the last commit
 	wrote    bool // the WAL hook fired since the last CommitBatch
 	broken   error
@@ -142,7 +141,6 @@ func (s *Store) Close() error {
 // BeginTurn starts a turn of an event: the unit a panic undoes.
 func (s *Store) BeginTurn() {
 	s.inTurn = true
-	s.spSeq++
 	s.pending = append(s.pending[:0], "e")
 	s.open = s.open[:0]
 }
@@ -367,8 +365,14 @@ func setLimits(c *sqlite3.Conn) {
 	c.Limit(sqlite3.LIMIT_ATTACHED, 0)
 }
 
+// execInternal runs one of the transaction-control statements, prepared
+// once per connection: they run several times per event.
 func (s *Store) execInternal(sql string) error {
-	return s.conn.Exec(sql)
+	st, err := s.prepared(sql)
+	if err != nil {
+		return err
+	}
+	return st.Exec()
 }
 
 // prepared returns a cached internal statement.
@@ -390,10 +394,12 @@ func (s *Store) Transaction(fn func() error) (err error) {
 	if err := s.check(); err != nil {
 		return err
 	}
-	s.spSeq++
-	name := "t" + strconv.Itoa(s.spSeq)
+	// Named by depth, so the statements that open and close savepoints are
+	// a small set, prepared once (SQLite resolves a repeated name to the
+	// innermost savepoint).
+	depth := len(s.open) + len(s.pending) + 1
+	name := "t" + strconv.Itoa(depth)
 	s.pending = append(s.pending, name)
-	depth := len(s.open) + len(s.pending)
 	ok := false
 	defer func() {
 		if s.broken != nil {
