@@ -134,8 +134,9 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 				uncertain = true // a proxy's 503: the server may have acted
 			}
 		} else {
-			if errors.Is(err, errResponseTooLarge) {
-				return nil, err
+			var f fatalError
+			if errors.As(err, &f) {
+				return nil, f.err
 			}
 			sent := !dialFailed(err)
 			uncertain = uncertain || sent
@@ -173,7 +174,11 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 	}
 }
 
-var errResponseTooLarge = errors.New("durable: answer body over MaxResponseBody")
+// fatalError is an attempt's failure that is not the network's (a
+// malformed request, an oversized answer): never retried.
+type fatalError struct{ err error }
+
+func (f fatalError) Error() string { return f.err.Error() }
 
 // attempt sends r once and reads the whole answer.
 func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*response, error) {
@@ -187,7 +192,7 @@ func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*respons
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
 	if err != nil {
-		return nil, fmt.Errorf("durable: %s %s: %w", r.method, r.path, err)
+		return nil, fatalError{fmt.Errorf("durable: %s %s: %w", r.method, r.path, err)}
 	}
 	for k, v := range r.header {
 		req.Header[k] = v
@@ -211,7 +216,7 @@ func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*respons
 		return nil, fmt.Errorf("durable: %s %s: reading the answer: %w", r.method, r.path, err)
 	}
 	if len(b) > MaxResponseBody {
-		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, errResponseTooLarge)
+		return nil, fatalError{fmt.Errorf("durable: %s %s: answer body over %d bytes", r.method, r.path, MaxResponseBody)}
 	}
 	return &response{req: r, status: hr.StatusCode, header: hr.Header, body: b}, nil
 }

@@ -429,6 +429,26 @@ func TestRetryStopsAtDeadline(t *testing.T) {
 		t.Fatalf("%d attempts in %v", n, time.Since(start))
 	}
 
+	// A deadline that passes while a request is in flight ends the call
+	// (no retry, even of a read), and the request may have taken effect.
+	release := make(chan struct{})
+	defer close(release)
+	f = newFake(t, func(int64) answer {
+		return func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	})
+	c, _ = fakeClient(t, f.URL, 100)
+	ctx, cancel = context.WithTimeout(testCtx(t), 100*time.Millisecond)
+	defer cancel()
+	_, err = c.GetLock(ctx, "l")
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, client.ErrUnknownOutcome) || f.n.Load() != 1 {
+		t.Fatalf("deadline in flight: %v, %d attempts", err, f.n.Load())
+	}
+
 	// Cancelling stops a wait.
 	f = newFake(t, func(int64) answer { return apiError(503, client.CodeOverloaded, "") })
 	c, _ = fakeClient(t, f.URL, 100)
@@ -544,5 +564,16 @@ func TestDialDocRetries(t *testing.T) {
 	n.Store(10)
 	if _, err := c.DialDoc(ctx, strings.Repeat("x", 300)); !errors.Is(err, client.ErrInvalidArgument) {
 		t.Fatalf("bad id: %v", err)
+	}
+}
+
+// A request that cannot be made is not retried.
+func TestNoRetryOfMalformedRequest(t *testing.T) {
+	f := newFake(t, func(int64) answer { return ops[0].success() })
+	c, s := fakeClient(t, f.URL, 5)
+	_, err := c.Object(testCtx(t), client.ObjectRequest{Class: "k", Name: "n", Method: "NOT A METHOD",
+		Header: http.Header{"Idempotency-Key": {"1"}}})
+	if err == nil || errors.Is(err, client.ErrUnknownOutcome) || len(s.all()) != 0 || f.n.Load() != 0 {
+		t.Fatalf("malformed request: %v, waits %v", err, s.all())
 	}
 }
