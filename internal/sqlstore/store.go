@@ -332,7 +332,7 @@ func (s *Store) openConn() error {
 // openConn opens a database in the mode every object uses: exclusive
 // locking (one connection per file, so no shared-memory WAL index) and WAL.
 func openConn(path string, sync Synchronous) (*sqlite3.Conn, error) {
-	c, err := sqlite3.OpenFlags(path, sqlite3.OPEN_READWRITE|sqlite3.OPEN_EXRESCODE)
+	c, err := sqlite3.OpenFlags(uri(path), sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
 	if err != nil {
 		return nil, err
 	}
