@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,11 +207,15 @@ func runOverload(t *testing.T, s *server, target string, clients int, d time.Dur
 	}
 	t.Logf("%s: %d clients on one object, --max-queue from the flags: %d answered 200, %d answered 503 overloaded, %d answered 409",
 		target, clients, ok.Load(), shed.Load(), other.Load())
-	t.Logf("%s: latency of the 503s: %v", target, &shedLat)
+	t.Logf("%s: latency of the 503s at the client: %v", target, &shedLat)
+	t.Logf("%s: time the server took to answer them (access log): %v", target, serverDurations(s, "503"))
 	t.Logf("%s: other keys without the flood: %v", target, base)
 	t.Logf("%s: other keys during the flood:  %v", target, during)
 	t.Logf("%s: server RSS before %d MiB, during (max) %d MiB, after %d MiB", target, rssBefore>>10, rssMax.Load()>>10, rssAfter>>10)
-	if shed.Load() == 0 {
+	// Waiting lock acquires wait outside the object's gate, so they do not
+	// hold its queue: a lock flood may or may not overflow it. A flood of
+	// rate-limit checks always does.
+	if shed.Load() == 0 && target == "ratelimit" {
 		t.Errorf("%s: no request was shed with 503 overloaded", target)
 	}
 	if _, n := during.pct(50); n == 0 {
@@ -220,6 +225,21 @@ func runOverload(t *testing.T, s *server, target string, clients int, d time.Dur
 	if rssAfter > rssBound {
 		t.Errorf("%s: server RSS %d MiB after the flood, over %d MiB", target, rssAfter>>10, rssBound>>10)
 	}
+}
+
+var accessLine = regexp.MustCompile(`msg=request .* status=(\d+) .*duration_ms=([0-9.]+)`)
+
+// serverDurations returns the durations the access log gives for the
+// answers with status.
+func serverDurations(s *server, status string) *latencies {
+	l := &latencies{}
+	for _, m := range accessLine.FindAllStringSubmatch(s.logs.String(), -1) {
+		if m[1] == status {
+			ms, _ := strconv.ParseFloat(m[2], 64)
+			l.add(time.Duration(ms * float64(time.Millisecond)))
+		}
+	}
+	return l
 }
 
 // rssKiB returns the server's resident set size from /proc/<pid>/status.
