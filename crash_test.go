@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -89,40 +88,34 @@ func openCrashRuntime(dir string) (*durable.Runtime, *durable.Namespace, error) 
 // crashWriter writes until killed, printing "ack <object> <key>" for every
 // write acknowledged.
 func crashWriter(dir, round string) {
-	rt, ns, err := openCrashRuntime(dir)
+	_, ns, err := openCrashRuntime(dir)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	out := bufio.NewWriter(os.Stdout)
-	var mu sync.Mutex
-	fmt.Fprintln(out, "ready")
-	out.Flush()
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				obj := fmt.Sprintf("o%d", (g+i)%5)
-				key := fmt.Sprintf("r%s-g%d-%d", round, g, i)
-				_, err := durable.Call[struct{}](context.Background(), ns.GetByName(obj), "Set", kv{key, "v"})
-				if err != nil {
-					mu.Lock()
-					fmt.Fprintln(out, "error", err)
-					out.Flush()
-					mu.Unlock()
-					return
-				}
-				mu.Lock()
-				fmt.Fprintln(out, "ack", obj, key)
-				out.Flush()
-				mu.Unlock()
-			}
-		}()
+	writeUntilKilled(ns, round)
+}
+
+// checkAcked reopens dir and fails the test unless every acknowledged write
+// is there.
+func checkAcked(t *testing.T, dir string, acked map[[2]string]bool, what string) {
+	t.Helper()
+	rt, ns, err := openCrashRuntime(dir)
+	if err != nil {
+		t.Fatalf("%s: reopen: %v", what, err)
 	}
-	wg.Wait()
-	rt.Close(context.Background())
+	for k := range acked {
+		got, err := durable.Call[string](context.Background(), ns.GetByName(k[0]), "Get", k[1])
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got != "v" {
+			t.Fatalf("%s: acknowledged write %s/%s lost", what, k[0], k[1])
+		}
+	}
+	if err := rt.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startChild starts this test binary as a child in the given mode and
@@ -161,45 +154,15 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 	total := 0
 	for round := range rounds {
 		cmd, sc := startChild(t, "writer", dir, fmt.Sprintf("DURABLE_TEST_ROUND=%d", round))
-		acked := map[[2]string]bool{}
-		var mu sync.Mutex
-		readDone := make(chan struct{})
-		go func() {
-			defer close(readDone)
-			for sc.Scan() {
-				f := strings.Fields(sc.Text())
-				if len(f) == 3 && f[0] == "ack" {
-					mu.Lock()
-					acked[[2]string{f[1], f[2]}] = true
-					mu.Unlock()
-				} else {
-					t.Errorf("child: %s", sc.Text())
-				}
-			}
-		}()
+		wait := collectAcks(t, sc)
 		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		cmd.Wait()
-		<-readDone
+		acked := wait()
 
-		rt, ns, err := openCrashRuntime(dir)
-		if err != nil {
-			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
-		}
-		for k := range acked {
-			got, err := durable.Call[string](context.Background(), ns.GetByName(k[0]), "Get", k[1])
-			if err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-			if got != "v" {
-				t.Fatalf("round %d (seed %d): acknowledged write %s/%s lost after SIGKILL", round, seed, k[0], k[1])
-			}
-		}
-		if err := rt.Close(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		checkAcked(t, dir, acked, fmt.Sprintf("round %d (seed %d), after SIGKILL", round, seed))
 		total += len(acked)
 		t.Logf("round %d: %d acknowledged writes, all present", round, len(acked))
 	}
@@ -237,7 +200,12 @@ func TestAlarmSurvivesSIGKILL(t *testing.T) {
 	id := strings.TrimPrefix(sc.Text(), "set ")
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+	expectAlarmAfterRestart(t, dir, id, "alarm set before SIGKILL did not fire after restart")
+}
 
+// expectAlarmAfterRestart reopens dir and waits for the alarm of object id.
+func expectAlarmAfterRestart(t *testing.T, dir, id, failure string) {
+	t.Helper()
 	rt, _, err := openCrashRuntime(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +217,7 @@ func TestAlarmSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("alarm of %s fired, want %s", got, id)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("alarm set before SIGKILL did not fire after restart")
+		t.Fatal(failure)
 	}
 }
 
@@ -265,18 +233,5 @@ func TestAlarmInterruptedMidHandlerRunsAgain(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-
-	rt, _, err := openCrashRuntime(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	select {
-	case got := <-crashAlarms:
-		if got != id {
-			t.Fatalf("alarm of %s fired, want %s", got, id)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("an alarm killed mid-handler was not delivered again after restart")
-	}
+	expectAlarmAfterRestart(t, dir, id, "an alarm killed mid-handler was not delivered again after restart")
 }
