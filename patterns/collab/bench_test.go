@@ -40,7 +40,7 @@ func raiseFileLimit(tb testing.TB, need uint64) {
 
 // BenchmarkBroadcastFanout measures how many edit messages per second one
 // document delivers to its clients: 1,000 clients over loopback, one of
-// which sends edits (keeping at most 32 not yet delivered to everyone)
+// which sends edits (keeping at most 128 not yet delivered to everyone)
 // while the other 999 read. Every edit is stored (a commit and a
 // durability barrier round) and then sent to 999 sockets.
 //
@@ -158,7 +158,7 @@ func benchFanout(b *testing.B, clients, size int, dial func() *websocket.Conn, r
 
 	// delivered[v] counts the readers that got version v; done[v] closes
 	// when all have.
-	const window = 32
+	const window = 128
 	var mu sync.Mutex
 	delivered := map[int64]int{}
 	done := map[int64]chan struct{}{}
@@ -173,15 +173,30 @@ func benchFanout(b *testing.B, clients, size int, dial func() *websocket.Conn, r
 		return ch
 	}
 	var total atomic.Int64
+	var ended atomic.Int64 // readers whose connection ended early
+	var firstErr atomic.Value
+	wait := func(v int64) {
+		select {
+		case <-doneCh(v):
+		case <-time.After(time.Minute):
+			b.Fatalf("edit %d not delivered to every client within a minute; %d clients disconnected (%v)",
+				v, ended.Load(), firstErr.Load())
+		}
+	}
 	// Reads use no cancelable context: 999 readers registering on one
 	// would contend on its lock. Closing the connections ends them.
 	ctx := context.Background()
+	var stopping atomic.Bool
 	var wg sync.WaitGroup
 	for _, c := range readers {
 		wg.Go(func() {
 			for {
 				_, m, err := c.Read(ctx)
 				if err != nil {
+					if !stopping.Load() {
+						ended.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+					}
 					return
 				}
 				v := versionOf(m)
@@ -216,19 +231,20 @@ func benchFanout(b *testing.B, clients, size int, dial func() *websocket.Conn, r
 	for b.Loop() {
 		v++
 		if v > window {
-			<-doneCh(v - window)
+			wait(v - window)
 		}
 		if err := sender.Write(context.Background(), websocket.MessageText, msg); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for w := max(v-window+1, 1); w <= v; w++ {
-		<-doneCh(w)
+		wait(w)
 	}
 	elapsed := time.Since(start)
 	b.ReportMetric(float64(total.Load())/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(v)/elapsed.Seconds(), "edits/s")
 	report()
+	stopping.Store(true)
 	for _, c := range conns {
 		c.CloseNow()
 	}
