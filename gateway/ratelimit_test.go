@@ -228,15 +228,15 @@ func TestRateLimitIdleKeyIsCleanedUp(t *testing.T) {
 		rlCheck(s, "idle", `{"limit": 100, "window_ms": 10000}`).expect(t, 200, "")
 		rlCheck(s, "idle", `{"limit": 100, "window_ms": 10000, "algorithm": "token_bucket"}`).expect(t, 200, "")
 	}
-	// One alarm, for the earlier need: the bucket (TAT 500) is full again
-	// by then, cleanups are at least 1 s after the check that sets them.
+	// One alarm, for the earliest need: the first entry leaves the window
+	// at +10000 (the bucket, full at +500, goes after a window, at +10500).
 	st := rlStats(t, s, "idle")
-	if st.Entries != 5 || !st.Bucket || st.AlarmAtMS != rlStart.UnixMilli()+1000 {
-		t.Fatalf("stats %+v: want 5 entries, a bucket, and one alarm at +1000", st)
+	if st.Entries != 5 || !st.Bucket || st.AlarmAtMS != rlStart.UnixMilli()+10_000 {
+		t.Fatalf("stats %+v: want 5 entries, a bucket, and one alarm at +10000", st)
 	}
-	rlAt(s, 1000) // the bucket goes; the log waits for its entries to leave
-	waitRL(t, s, "idle", "bucket deleted", func(st ratelimit.Stats) bool {
-		return !st.Bucket && st.Entries == 5 && st.AlarmAtMS == rlStart.UnixMilli()+10_000
+	rlAt(s, 10_000) // the first entry goes
+	waitRL(t, s, "idle", "first entry deleted", func(st ratelimit.Stats) bool {
+		return st.Bucket && st.Entries == 4 && st.AlarmAtMS == rlStart.UnixMilli()+11_000
 	})
 	rlAt(s, 20_000)
 	st = waitRL(t, s, "idle", "log emptied", func(st ratelimit.Stats) bool { return st.Entries == 0 && st.AlarmAtMS == 0 })

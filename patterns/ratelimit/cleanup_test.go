@@ -35,21 +35,33 @@ func TestCleanupEmptiesAnIdleLog(t *testing.T) {
 	h.expect("k", req, allowed(9, 60_000))
 }
 
-func TestCleanupDeletesAFullBucket(t *testing.T) {
+// The bucket's row goes once the bucket has been full for a window, and
+// a key in steady use keeps it, with one cleanup run per window.
+func TestCleanupDeletesAnIdleBucket(t *testing.T) {
 	h := newHarness(t, "", t0)
-	h.expect("k", tb(10, 10_000, 5), allowed(5, 5000)) // TAT 5000
-	if st := h.stats("k"); !st.Bucket || st.BucketTATMS != ms(5000) || st.AlarmAtMS != ms(5000) {
+	h.expect("k", tb(10, 10_000, 5), allowed(5, 5000)) // TAT 5000: full then, idle at 15000
+	if st := h.stats("k"); !st.Bucket || st.BucketTATMS != ms(5000) || st.AlarmAtMS != ms(15_000) {
 		t.Fatalf("stats %+v", st)
 	}
 	h.at(3000)
-	h.check("k", tb(10, 10_000, 1)) // TAT 6000: the alarm stays at 5000
-	if st := h.stats("k"); st.AlarmAtMS != ms(5000) {
+	h.check("k", tb(10, 10_000, 1)) // TAT 6000: the alarm stays
+	h.at(12_000)
+	h.check("k", tb(10, 10_000, 1)) // TAT 13000
+	if st := h.stats("k"); st.AlarmAtMS != ms(15_000) {
 		t.Fatalf("stats %+v: a check moved the alarm", st)
 	}
-	h.at(5000) // not full yet: the alarm comes back at the TAT
-	h.waitStats("k", "alarm re-armed", func(st Stats) bool { return st.Bucket && st.AlarmAtMS == ms(6000) })
-	h.at(6000)
+	runs := h.rt.Stats().AlarmRuns
+	h.at(15_000) // used since: the row stays, the alarm comes back at 13000 + 10000
+	h.waitStats("k", "alarm re-armed", func(st Stats) bool { return st.Bucket && st.AlarmAtMS == ms(23_000) })
+	h.at(22_999)
+	if st := h.stats("k"); !st.Bucket {
+		t.Fatalf("stats %+v: the row went before the bucket was full for a window", st)
+	}
+	h.at(23_000)
 	h.waitStats("k", "bucket deleted", func(st Stats) bool { return !st.Bucket && st.AlarmAtMS == 0 })
+	if n := h.rt.Stats().AlarmRuns - runs; n != 2 {
+		t.Fatalf("%d cleanup runs, want 2", n)
+	}
 	h.expect("k", tb(10, 10_000, 1), allowed(9, 1000))
 }
 

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -9,31 +10,35 @@ import (
 	"github.com/durableobjects/durable"
 )
 
-// schema is the limiter's storage (docs/patterns/ratelimit.md):
+// The limiter's storage (docs/patterns/ratelimit.md):
 //
 //   - rl_log: the sliding log, one row per ALLOWED request. cum is the
 //     running total of cost up to and including the row, so it strictly
 //     increases with insertion order, and so does ts (see checkLog): the
 //     cost in (now-window, now] is the newest cum minus the cum before the
 //     first row in the window, one lookup in rl_log_ts (which covers it).
-//   - rl_meta: 'retention', the largest window used since the log was last
+//     Created by the key's first sliding-log entry.
+//   - KV keyRetention: the largest window used since the log was last
 //     empty; entries are deleted once older than it.
-//   - rl_bucket: the token bucket's one row, its theoretical arrival time
-//     tat_ms + tat_frac/tat_den milliseconds.
-const schema = `
+//   - KV keyBucket: the token bucket's one row: its theoretical arrival
+//     time ms + frac/den, and the window of the check that set it (the row
+//     goes once the bucket has been full that long).
+//
+// The two small records live in the KV table every object has, so a key
+// costs at most two schema objects, and a token-bucket key none.
+const logSchema = `
 CREATE TABLE IF NOT EXISTS rl_log (
 	cum  INTEGER PRIMARY KEY,
 	ts   INTEGER NOT NULL,
 	cost INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS rl_log_ts ON rl_log (ts, cum, cost);
-CREATE TABLE IF NOT EXISTS rl_meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rl_bucket (
-	id       INTEGER PRIMARY KEY CHECK (id = 1),
-	tat_ms   INTEGER NOT NULL,
-	tat_frac INTEGER NOT NULL,
-	tat_den  INTEGER NOT NULL
-);`
+CREATE INDEX IF NOT EXISTS rl_log_ts ON rl_log (ts, cum, cost);`
+
+// KV keys.
+const (
+	keyRetention = "retention" // 8 bytes: int64 ms
+	keyBucket    = "bucket"    // 32 bytes: int64 tat ms, frac, den, win
+)
 
 // cleanupDelay is the least time between a check and the cleanup alarm it
 // sets, and between two cleanup runs: the alarm runs when the oldest entry
@@ -58,19 +63,28 @@ var (
 type limiter struct {
 	st *durable.State
 
-	stale  bool // a storage error left the cache unsure: reload it
-	schema bool // the tables exist
+	stale  bool     // a storage error left the cache unsure: reload it
+	hasLog logState // whether rl_log exists
 
 	lastCum   int64 // cum of the newest log row; 0 when the log is empty
 	lastTs    int64 // ts of the newest log row
 	firstTs   int64 // ts of the oldest log row
-	retention int64 // rl_meta 'retention'; 0 when unset
+	retention int64 // 0 when unset
 
 	hasBucket bool
 	bucket    tat
+	bucketWin int64
 
 	alarmAt int64 // ms of the alarm we set; 0 when none
 }
+
+type logState int8
+
+const (
+	logUnknown logState = iota // not looked (the log is empty if it exists)
+	logMissing
+	logExists
+)
 
 func newLimiter(st *durable.State) any {
 	l := &limiter{st: st}
@@ -79,33 +93,33 @@ func newLimiter(st *durable.State) any {
 }
 
 // load reads the cache from storage. It creates nothing: a key that was
-// never allowed anything has no file.
+// never allowed anything has no file. It starts from the KV records, which
+// cost nothing on an object with no file (SQL would open a scratch copy
+// of the template): the retention is stored whenever the log has entries,
+// so the log is read only if it may hold some.
 func (l *limiter) load() error {
 	*l = limiter{st: l.st}
 	s := l.st.Storage()
-	n, _, err := queryInt(s, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('rl_log', 'rl_meta', 'rl_bucket')`)
+	kv, err := s.GetMany([]string{keyRetention, keyBucket})
 	if err != nil {
 		return err
 	}
-	l.schema = n == 3
-	if l.schema {
+	if v, ok := kv[keyRetention]; ok {
+		if len(v) != 8 {
+			return fmt.Errorf("ratelimit: stored retention is %d bytes", len(v))
+		}
+		l.retention = int64(binary.BigEndian.Uint64(v))
 		if err := l.loadLog(); err != nil {
 			return err
 		}
-		v, ok, err := queryInt(s, `SELECT v FROM rl_meta WHERE k = 'retention'`)
-		if err != nil {
-			return err
+	}
+	if v, ok := kv[keyBucket]; ok {
+		if len(v) != 32 {
+			return fmt.Errorf("ratelimit: stored bucket is %d bytes", len(v))
 		}
-		if ok {
-			l.retention = v
-		}
-		err = queryRow(s, `SELECT tat_ms, tat_frac, tat_den FROM rl_bucket`, nil, &l.bucket.ms, &l.bucket.frac, &l.bucket.den)
-		switch {
-		case err == nil:
-			l.hasBucket = true
-		case !errors.Is(err, durable.ErrNoRows):
-			return err
-		}
+		l.hasBucket = true
+		l.bucket = tat{ms: int64(binary.BigEndian.Uint64(v)), frac: int64(binary.BigEndian.Uint64(v[8:])), den: int64(binary.BigEndian.Uint64(v[16:]))}
+		l.bucketWin = int64(binary.BigEndian.Uint64(v[24:]))
 	}
 	at, ok, err := s.GetAlarm()
 	if err != nil {
@@ -117,10 +131,23 @@ func (l *limiter) load() error {
 	return nil
 }
 
-// loadLog reads the oldest and newest log rows.
+// loadLog reads the oldest and newest log rows, if the log exists.
 func (l *limiter) loadLog() error {
 	s := l.st.Storage()
 	l.lastCum, l.lastTs, l.firstTs = 0, 0, 0
+	if l.hasLog == logUnknown {
+		n, _, err := queryInt(s, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'rl_log'`)
+		if err != nil {
+			return err
+		}
+		l.hasLog = logMissing
+		if n == 1 {
+			l.hasLog = logExists
+		}
+	}
+	if l.hasLog != logExists {
+		return nil
+	}
 	err := queryRow(s, qNewest, nil, &l.lastCum, &l.lastTs)
 	if errors.Is(err, durable.ErrNoRows) {
 		return nil
@@ -171,24 +198,33 @@ func (l *limiter) begin() error {
 	return nil
 }
 
-// update runs fn in a nested transaction: if it fails, its writes are
-// undone and the cache, which fn may have changed, is reloaded before the
-// next event.
-func (l *limiter) update(fn func(s *durable.Storage) error) error {
-	s := l.st.Storage()
-	err := s.Transaction(func() error {
-		if !l.schema {
-			if err := exec(s, schema); err != nil {
-				return err
-			}
-			l.schema = true
-		}
-		return fn(s)
-	})
+// write runs fn, which writes. If fn fails, the cache (which it may have
+// changed) is reloaded before the next event. fn is not a nested
+// transaction: its writes commit with the event even if it fails (see
+// Check).
+func (l *limiter) write(fn func(s *durable.Storage) error) error {
+	err := fn(l.st.Storage())
 	if err != nil {
 		l.stale = true
 	}
 	return err
+}
+
+// ensureLog creates the sliding log's table if it does not exist.
+func (l *limiter) ensureLog(s *durable.Storage) error {
+	if l.hasLog == logUnknown {
+		if err := l.loadLog(); err != nil {
+			return err
+		}
+	}
+	if l.hasLog == logExists {
+		return nil
+	}
+	if err := exec(s, logSchema); err != nil {
+		return err
+	}
+	l.hasLog = logExists
+	return nil
 }
 
 // Check is the RPC method behind Client.Check.
@@ -200,9 +236,14 @@ func (l *limiter) Check(ctx context.Context, req Request) (Result, error) {
 	if err := l.begin(); err != nil {
 		return Result{}, err
 	}
+	// A check writes at most: the alarm, the retention, then its entry (or
+	// the bucket's row). Each write stands on its own and the count comes
+	// last, so a failure part-way leaves at most an early alarm or a longer
+	// retention, never a half-counted request: no nested transaction (whose
+	// savepoints would cost two more statements per check).
 	now := l.st.Now().UnixMilli()
 	var res Result
-	err = l.update(func(s *durable.Storage) error {
+	err = l.write(func(s *durable.Storage) error {
 		var err error
 		if req.Algorithm == TokenBucket {
 			res, err = l.checkBucket(s, now, req)
@@ -237,26 +278,40 @@ func (l *limiter) setRetention(s *durable.Storage, w int64) error {
 	if w == l.retention {
 		return nil
 	}
-	if err := exec(s, `INSERT INTO rl_meta (k, v) VALUES ('retention', ?1) ON CONFLICT (k) DO UPDATE SET v = excluded.v`, w); err != nil {
+	if err := s.Put(keyRetention, binary.BigEndian.AppendUint64(nil, uint64(w))); err != nil {
 		return err
 	}
 	l.retention = w
 	return nil
 }
 
+// setBucket stores the bucket's row.
+func (l *limiter) setBucket(s *durable.Storage, t tat, win int64) error {
+	v := make([]byte, 0, 32)
+	for _, x := range [...]int64{t.ms, t.frac, t.den, win} {
+		v = binary.BigEndian.AppendUint64(v, uint64(x))
+	}
+	if err := s.Put(keyBucket, v); err != nil {
+		return err
+	}
+	l.bucket, l.bucketWin, l.hasBucket = t, win, true
+	return nil
+}
+
 // Alarm deletes the log entries that have left the retention window and a
-// token bucket that is full again, and sets the next alarm if anything is
-// left; an idle key ends with empty tables and no alarm.
+// token bucket that has been full for a whole window, and sets the next
+// alarm if anything is left; an idle key ends with empty tables and no alarm.
 func (l *limiter) Alarm(ctx context.Context, info durable.AlarmInfo) error {
 	l.alarmAt = 0 // the running alarm is deleted unless we set a new one
 	if err := l.begin(); err != nil {
 		return err
 	}
-	if !l.schema {
-		return nil
-	}
 	now := l.st.Now().UnixMilli()
-	return l.update(func(s *durable.Storage) error { return l.cleanup(s, now) })
+	return l.write(func(s *durable.Storage) error {
+		// Rare, and several deletes: one nested transaction, so a failed
+		// run (retried by the runtime) leaves nothing half done.
+		return s.Transaction(func() error { return l.cleanup(s, now) })
+	})
 }
 
 func (l *limiter) cleanup(s *durable.Storage, now int64) error {
@@ -274,7 +329,7 @@ func (l *limiter) cleanup(s *durable.Storage, now int64) error {
 		}
 		switch {
 		case l.lastCum == 0:
-			if err := exec(s, `DELETE FROM rl_meta WHERE k = 'retention'`); err != nil {
+			if _, err := s.Delete(keyRetention); err != nil {
 				return err
 			}
 			l.retention = 0
@@ -285,10 +340,10 @@ func (l *limiter) cleanup(s *durable.Storage, now int64) error {
 		}
 	}
 	if l.hasBucket {
-		if l.bucket.after(now) {
-			next = minAlarm(next, l.bucket.ceil())
+		if idle := l.bucket.ceil() + l.bucketWin; idle > now {
+			next = minAlarm(next, idle)
 		} else {
-			if err := exec(s, `DELETE FROM rl_bucket`); err != nil {
+			if _, err := s.Delete(keyBucket); err != nil {
 				return err
 			}
 			l.hasBucket = false
@@ -321,7 +376,12 @@ func (l *limiter) Stats(ctx context.Context) (Stats, error) {
 	}
 	s := l.st.Storage()
 	st := Stats{RetentionMS: l.retention, Bucket: l.hasBucket, AlarmAtMS: l.alarmAt}
-	if l.schema {
+	if l.hasLog == logUnknown {
+		if err := l.loadLog(); err != nil {
+			return Stats{}, err
+		}
+	}
+	if l.hasLog == logExists {
 		err := queryRow(s, `SELECT count(*), coalesce(sum(cost), 0), coalesce(min(ts), 0), coalesce(max(ts), 0) FROM rl_log`,
 			nil, &st.Entries, &st.LogCost, &st.OldestMS, &st.NewestMS)
 		if err != nil {

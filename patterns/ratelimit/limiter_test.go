@@ -152,7 +152,7 @@ type plans struct{ st *durable.State }
 
 func (p *plans) Explain(ctx context.Context, q string) ([]string, error) {
 	s := p.st.Storage()
-	if err := exec(s, schema); err != nil {
+	if err := exec(s, logSchema); err != nil {
 		return nil, err
 	}
 	args := []any{int64(1), int64(2), int64(3)}

@@ -91,8 +91,9 @@ type Stats struct {
 	// check used on the key since its log was last empty (0 when empty).
 	RetentionMS int64 `json:"retention_ms"`
 	// Bucket reports whether the token bucket's row exists (it is deleted
-	// once the bucket is full again); BucketTATMS is its theoretical
-	// arrival time, rounded up to the millisecond.
+	// once the bucket has been full for the window of the last allowed
+	// check); BucketTATMS is its theoretical arrival time, rounded up to
+	// the millisecond.
 	Bucket      bool  `json:"bucket"`
 	BucketTATMS int64 `json:"bucket_tat_ms"`
 	// AlarmAtMS is when the cleanup alarm is set for (0 for none).

@@ -69,25 +69,29 @@ func (l *limiter) checkLog(s *durable.Storage, clock int64, req Request) (Result
 		return Result{RetryAfterMS: ts + req.WindowMS - clock}, nil
 	}
 
+	if err := l.ensureLog(s); err != nil {
+		return Result{}, err
+	}
 	if l.lastCum > rebaseAbove {
 		if err := l.rebase(s); err != nil {
 			return Result{}, err
 		}
 	}
+	first := l.firstTs
+	if l.lastCum == 0 {
+		first = now
+	}
+	if err := l.armAlarm(s, clock, first+w); err != nil {
+		return Result{}, err
+	}
+	if err := l.setRetention(s, w); err != nil {
+		return Result{}, err
+	}
 	cum := l.lastCum + req.Cost
 	if err := exec(s, qAppend, cum, now, req.Cost); err != nil {
 		return Result{}, err
 	}
-	if l.lastCum == 0 {
-		l.firstTs = now
-	}
-	l.lastCum, l.lastTs = cum, now
-	if err := l.setRetention(s, w); err != nil {
-		return Result{}, err
-	}
-	if err := l.armAlarm(s, clock, l.firstTs+l.retention); err != nil {
-		return Result{}, err
-	}
+	l.firstTs, l.lastCum, l.lastTs = first, cum, now
 	// This entry is the newest: the key is back to its full limit once it
 	// leaves the window, at now + window.
 	return Result{Allowed: true, Remaining: req.Limit - used - req.Cost, ResetMS: now + req.WindowMS - clock}, nil

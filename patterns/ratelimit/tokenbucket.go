@@ -64,14 +64,13 @@ func (l *limiter) checkBucket(s *durable.Storage, now int64, req Request) (Resul
 		// Allowed at the first ms u with TAT + c*T <= u + W: ceil(n - W).
 		return Result{RetryAfterMS: n.ceil() - W - now}, nil
 	}
-	err := exec(s, `INSERT INTO rl_bucket (id, tat_ms, tat_frac, tat_den) VALUES (1, ?1, ?2, ?3)
-		ON CONFLICT (id) DO UPDATE SET tat_ms = excluded.tat_ms, tat_frac = excluded.tat_frac, tat_den = excluded.tat_den`,
-		n.ms, n.frac, n.den)
-	if err != nil {
+	// The row goes once the bucket has been full for a window: a key in
+	// steady use keeps it (one cleanup run per window), instead of losing
+	// and re-creating it, with an alarm each time, whenever it refills.
+	if err := l.armAlarm(s, now, n.ceil()+W); err != nil {
 		return Result{}, err
 	}
-	l.bucket, l.hasBucket = n, true
-	if err := l.armAlarm(s, now, n.ceil()); err != nil {
+	if err := l.setBucket(s, n, W); err != nil {
 		return Result{}, err
 	}
 	// Remaining: the most cost c' with n + c'*W/L <= now + W, that is
