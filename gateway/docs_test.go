@@ -995,3 +995,24 @@ func TestHeaderHasToken(t *testing.T) {
 		}
 	}
 }
+
+func TestDocsMessageLimits(t *testing.T) {
+	// Content over 1 MiB in a message the runtime accepts is an error
+	// message; a message over the runtime's MaxWebSocketMessage closes the
+	// socket with 1009.
+	s := newTestServer(t, withRuntime(func(rt *durable.Runtime) { rt.MaxWebSocketMessage = 2 << 20 }))
+	c := dialDoc(t, s, "limits", "", 0)
+	sendDoc(t, c, edit(strings.Repeat("m", collab.MaxContent+1)))
+	if m := readDoc(t, c); !m.is("error", "", 0) {
+		t.Fatalf("content over 1 MiB: %.100s", m.Raw)
+	}
+	sendDoc(t, c, strings.Repeat(" ", 2<<20-2)+"{}")
+	if m := readDoc(t, c); !m.is("error", "", 0) {
+		t.Fatalf("a message of exactly the limit: %.100s", m.Raw)
+	}
+	sendDoc(t, c, edit(strings.Repeat("m", 2<<20)))
+	_, err := readDocErr(c)
+	if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
+		t.Fatalf("message over the runtime's limit: %v (%v), want 1009", got, err)
+	}
+}
