@@ -176,7 +176,25 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/v1/") && hasEmptyOrDotSegment(r.URL.EscapedPath()) {
+		// The mux would redirect to a cleaned path (with an HTML body);
+		// api.md wants a bad path parameter answered 400.
+		writeAPIError(sw, invalid("path has an empty, \".\" or \"..\" segment"))
+		return
+	}
 	g.mux.ServeHTTP(sw, r)
+}
+
+// hasEmptyOrDotSegment reports whether p (after its leading "/") has an
+// empty segment (but a trailing "/"), or a "." or ".." segment.
+func hasEmptyOrDotSegment(p string) bool {
+	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	for i, s := range segs {
+		if (s == "" && i != len(segs)-1) || s == "." || s == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) authorized(r *http.Request) bool {

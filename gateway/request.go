@@ -52,7 +52,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) er
 		if errors.As(err, &tooBig) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large", Message: "request body over " + formatBytes(limit)}
 		}
-		return invalid("reading request body: %v", err)
+		return invalid("the request body could not be read (the client was too slow or went away)")
 	}
 	return decodeBody(body, dst)
 }

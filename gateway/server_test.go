@@ -277,3 +277,19 @@ func TestCheckParam(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyAndDotSegmentsAreBadParameters(t *testing.T) {
+	s := newTestServer(t)
+	for _, p := range []string{"/v1/locks//acquire", "/v1/locks/./acquire", "/v1/locks/../acquire", "/v1/sessions/.."} {
+		req, _ := http.NewRequest("POST", s.URL+p, nil)
+		req.URL.Opaque = p // keep the path as written
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %d %s, want 400 JSON", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+}
