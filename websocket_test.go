@@ -328,6 +328,9 @@ func TestClientThatDoesNotReadIsDisconnected(t *testing.T) {
 	h := newWSHarness(t, func(rt *durable.Runtime) {
 		rt.WebSocketSendQueue = 32
 		rt.WebSocketSendBytes = 1 << 20
+		// The queue bound, not the write timeout, must be what drops the
+		// stuck client (a timeout can cut a frame, leaving no close code).
+		rt.WebSocketWriteTimeout = 5 * time.Minute
 	})
 	stuck := h.dial(t, "slow") // never reads again
 	reader := h.dial(t, "slow")

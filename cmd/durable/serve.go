@@ -46,6 +46,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	maxActive := fs.Int("max-active", durable.DefaultMaxActive, "objects kept in memory at most")
 	maxQueue := fs.Int("max-queue", durable.DefaultMaxQueue, "events queued per object before 503 overloaded")
 	maxBody := fs.Int64("max-body", gateway.DefaultMaxBody, "request body limit in bytes")
+	syncMethod := fs.String("sync", "syncfs", "how commits are made durable: syncfs (one syscall per round) or fdatasync (each dirty file)")
+	var origins stringList
+	fs.Var(&origins, "ws-origin", "browser origin `PATTERN` allowed to open WebSockets besides the server's own host (repeatable; see coder/websocket OriginPatterns)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +62,15 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	rt.IdleTimeout = *idle
 	rt.MaxActive = *maxActive
 	rt.MaxQueue = *maxQueue
+	rt.WebSocketOriginPatterns = origins
+	switch *syncMethod {
+	case "syncfs":
+		rt.SyncMethod = durable.SyncSyncfs
+	case "fdatasync":
+		rt.SyncMethod = durable.SyncFdatasync
+	default:
+		return fmt.Errorf("--sync: want syncfs or fdatasync, got %q", *syncMethod)
+	}
 	g, err := gateway.New(rt, gateway.Config{
 		Token: *token, Webhooks: webhooks, Upstreams: upstreams, MaxBody: *maxBody, Logger: log,
 	})
@@ -140,5 +152,15 @@ func (n namedURLs) Set(s string) error {
 		return fmt.Errorf("%s given twice", name)
 	}
 	n[name] = raw
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(s string) error {
+	*l = append(*l, s)
 	return nil
 }
