@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -72,6 +73,48 @@ func decodeBody(body []byte, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("malformed JSON: data after the object")
+	}
+	return checkFieldNames(trimmed, dst)
+}
+
+// checkFieldNames refuses fields that encoding/json accepted only by
+// ignoring case ("LIMIT" for "limit") and fields given twice: api.md wants
+// every field spelled as documented, once.
+func checkFieldNames(obj []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			known[name] = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	dec.Token() // '{'
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return invalid("malformed JSON: %s", jsonErrorText(err))
+		}
+		name, _ := tok.(string)
+		if !known[name] {
+			return invalid("malformed JSON: unknown field %q", name)
+		}
+		if seen[name] {
+			return invalid("malformed JSON: field %q given twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return invalid("malformed JSON: %s", jsonErrorText(err))
+		}
 	}
 	return nil
 }

@@ -247,6 +247,9 @@ func TestDecodeBody(t *testing.T) {
 		{`[1]`, false},
 		{`null`, false},
 		{`"x"`, false},
+		{`{"A": 1}`, false},
+		{`{"a": 1, "a": 2}`, false},
+		{`{"a": 1, "B": "x"}`, false},
 	} {
 		var r req
 		err := decodeBody([]byte(tc.body), &r)
