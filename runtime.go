@@ -19,6 +19,7 @@ import (
 	"github.com/durableobjects/durable/internal/hibernate"
 	"github.com/durableobjects/durable/internal/node"
 	"github.com/durableobjects/durable/internal/sqlstore"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of the Runtime's tunables.
@@ -64,7 +65,8 @@ type Runtime struct {
 	// IdleTimeout is how long an object stays in memory with no work.
 	IdleTimeout time.Duration
 	// MaxActive caps the objects in memory; past it the least recently used
-	// idle ones are evicted early.
+	// idle ones are evicted early. Open lowers it to what the open-file
+	// limit (RLIMIT_NOFILE) allows, three descriptors per object.
 	MaxActive int
 	// MaxQueue bounds each object's queue; past it calls fail fast with
 	// ErrOverloaded.
@@ -179,6 +181,7 @@ func (rt *Runtime) Open() error {
 		return errors.New("durable: Runtime.Dir is required")
 	}
 	rt.setDefaults()
+	rt.capActiveByFiles()
 	nd, err := node.Open(rt.Dir, rt.Durability == DurabilityPerCommit)
 	if err != nil {
 		return fmt.Errorf("durable: %w", err)
@@ -291,6 +294,31 @@ func (rt *Runtime) BeginClose() {
 	rt.mu.RUnlock()
 	if ch != nil {
 		rt.closeOnce.Do(func() { close(ch) })
+	}
+}
+
+// filesPerObject is how many file descriptors an object in memory holds
+// (its database and WAL), with room for the one being opened.
+const filesPerObject = 3
+
+// reservedFiles are descriptors kept for connections and everything else.
+const reservedFiles = 4096
+
+// capActiveByFiles lowers MaxActive when the process may not open enough
+// files for that many objects: running out of descriptors fails requests
+// all over the node, while a lower cap only evicts earlier.
+func (rt *Runtime) capActiveByFiles() {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return
+	}
+	room := (int64(lim.Cur) - reservedFiles) / filesPerObject
+	if room < 64 {
+		room = 64
+	}
+	if int64(rt.MaxActive) > room {
+		rt.Logger.Warn("MaxActive lowered to fit the open-file limit", "max_active", room, "wanted", rt.MaxActive, "nofile", lim.Cur)
+		rt.MaxActive = int(room)
 	}
 }
 
