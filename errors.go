@@ -37,6 +37,8 @@ var (
 	// ErrNotInEvent: a State method that needs the input gate was called
 	// outside of the object's event handlers.
 	ErrNotInEvent = actor.ErrNotInEvent
+	// ErrInConstructor: State.OutsideGate called by a constructor.
+	ErrInConstructor = actor.ErrInConstructor
 )
 
 // Storage errors.

@@ -33,6 +33,9 @@ var (
 	ErrReset = errors.New("object reset")
 	// ErrNotInEvent: OutsideGate called with no event holding the gate.
 	ErrNotInEvent = errors.New("not called from an event handler holding the gate")
+	// ErrInConstructor: OutsideGate called while the object is being built;
+	// initialization runs with the gate held, to completion.
+	ErrInConstructor = errors.New("OutsideGate cannot be used in a constructor")
 )
 
 // Host is the object an actor runs: its storage transactions and instance.
@@ -200,15 +203,17 @@ func (a *Actor) Kill() bool {
 // WaitIdle blocks until the actor has no work or ctx is done.
 func (a *Actor) WaitIdle(ctx context.Context) error {
 	for {
-		if !a.Busy() {
-			return nil
-		}
+		// Take the channel before looking: if the actor goes idle after
+		// the look, it closes this very channel.
 		a.relMu.Lock()
 		if a.idle == nil {
 			a.idle = make(chan struct{})
 		}
 		ch := a.idle
 		a.relMu.Unlock()
+		if !a.Busy() {
+			return nil
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -489,6 +494,9 @@ func (a *Actor) OutsideGate(fn func() error) error {
 	ev := a.current.Load()
 	if ev == nil {
 		return ErrNotInEvent
+	}
+	if !a.active {
+		return ErrInConstructor
 	}
 	if err := a.endTurn(true); err != nil {
 		return err
