@@ -24,12 +24,13 @@ type object struct {
 	store *sqlstore.Store
 
 	// Gate-owned.
-	inst      any
-	state     *State
-	walFresh  bool // the WAL file may be new: sync its directory entry too
-	alarmKey  alarm.Key
-	alarm     *runningAlarm // the alarm whose handler is running
-	indexedAt atomic.Int64  // the alarm index entry we know of; 0 unknown
+	inst       any
+	state      *State
+	walFresh   bool // the WAL file may be new: sync its directory entry too
+	indexWrote bool // the batch wrote the alarm index: sync the node database too
+	alarmKey   alarm.Key
+	alarm      *runningAlarm // the alarm whose handler is running
+	indexedAt  atomic.Int64  // the alarm index entry we know of; 0 unknown
 	// alarmsInFlight counts deliveries of the object's alarm between their
 	// firing and the scheduler's Done: meanwhile indexedAt cannot be trusted.
 	alarmsInFlight atomic.Int32
@@ -103,6 +104,7 @@ func (o *object) indexAlarm(at int64) error {
 		return err
 	}
 	o.indexedAt.Store(at)
+	o.indexWrote = true
 	return nil
 }
 
@@ -127,19 +129,27 @@ func (o *object) Commit() (bool, []string, error) {
 	if err != nil || !wrote || o.rt.barrier == nil || o.rt.barrier.Method() != barrier.Fdatasync {
 		return wrote, nil, err
 	}
-	// fdatasync needs the files by name: the WAL, and after a create or a
-	// reopen (the WAL is new then) the directory entries as well.
+	// fdatasync needs the files by name: the WAL; after a create, the
+	// database file and every directory entry up to the data directory;
+	// after a reopen (the WAL is new), the object's directory; and the node
+	// database's WAL when this batch wrote an alarm index entry.
 	path := o.store.Path()
 	files := []string{path + "-wal"}
 	if o.store.TakeCreated() {
 		files = append(files, path)
-	}
-	if o.walFresh {
+		for d := filepath.Dir(path); len(d) >= len(o.rt.Dir); d = filepath.Dir(d) {
+			files = append(files, d)
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	} else if o.walFresh {
 		files = append(files, filepath.Dir(path))
-		o.walFresh = false
 	}
-	for _, d := range o.rt.storeCfg.Dirs.TakeCreated() {
-		files = append(files, filepath.Dir(d))
+	o.walFresh = false
+	if o.indexWrote {
+		files = append(files, o.rt.node.Path()+"-wal")
+		o.indexWrote = false
 	}
 	return wrote, files, nil
 }

@@ -209,7 +209,12 @@ func (rt *Runtime) Open() error {
 			nd.Close()
 			return fmt.Errorf("durable: %w", err)
 		}
-		b.AfterRound = rt.stats.syncRound
+		b.AfterRound = func(d time.Duration, requests int, err error) {
+			rt.stats.syncRound(d, requests, err)
+			if err != nil {
+				rt.Logger.Error("durability barrier failed: no further write will be acknowledged until the process restarts", "err", err)
+			}
+		}
 		rt.barrier = b
 		rt.actorCfg.Sync = b.Sync
 	}

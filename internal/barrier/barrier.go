@@ -10,6 +10,7 @@
 package barrier
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,10 @@ func (m Method) String() string {
 // ErrClosed is returned for requests made after Close.
 var ErrClosed = errors.New("barrier closed")
 
+// ErrFailed is returned for every request once a sync round failed: the
+// node must be restarted before anything it writes counts as durable.
+var ErrFailed = errors.New("durability barrier failed; restart the process")
+
 // Barrier runs sync rounds.
 type Barrier struct {
 	method Method
@@ -57,6 +62,7 @@ type Barrier struct {
 	files   map[string]struct{}
 	wake    chan struct{}
 	closed  bool
+	failed  error // set by the first failed round; sticky
 	done    chan struct{}
 
 	// BeforeRound, when set, is called at the start of every round with the
@@ -94,9 +100,10 @@ func (b *Barrier) Method() Method { return b.method }
 // goroutine and must not block.
 func (b *Barrier) Sync(files []string, done func(error)) {
 	b.mu.Lock()
-	if b.closed {
+	if b.closed || b.failed != nil {
+		err := cmp.Or(b.failed, ErrClosed)
 		b.mu.Unlock()
-		done(ErrClosed)
+		done(err)
 		return
 	}
 	b.waiting = append(b.waiting, done)
@@ -157,6 +164,16 @@ func (b *Barrier) loop() {
 		}
 		start := time.Now()
 		err := b.sync(files)
+		if err != nil {
+			// After a failed sync the kernel may have dropped the pages it
+			// could not write, while reads still see them: nothing written
+			// since can be trusted to be durable, so every later request
+			// fails too, until the process restarts and reads the disk.
+			err = fmt.Errorf("%w: %w", ErrFailed, err)
+			b.mu.Lock()
+			b.failed = err
+			b.mu.Unlock()
+		}
 		if b.AfterRound != nil {
 			b.AfterRound(time.Since(start), len(waiting), err)
 		}

@@ -3,18 +3,15 @@ package sqlstore
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"github.com/ncruces/go-sqlite3"
 )
 
-// DirCache creates directories once and remembers them, and records which
-// it created, so their entries can be made durable with the next sync.
+// DirCache creates directories once and remembers them, so creating a file
+// in an existing fan-out directory costs no mkdir.
 type DirCache struct {
-	known   sync.Map // dir -> struct{}
-	mu      sync.Mutex
-	created []string
+	known sync.Map // dir -> struct{}
 }
 
 // MkdirAll creates dir and its parents if they are not known to exist.
@@ -22,35 +19,11 @@ func (d *DirCache) MkdirAll(dir string) error {
 	if _, ok := d.known.Load(dir); ok {
 		return nil
 	}
-	var missing []string
-	for p := dir; ; p = filepath.Dir(p) {
-		if _, err := os.Stat(p); err == nil {
-			break
-		}
-		missing = append(missing, p)
-		if filepath.Dir(p) == p {
-			break
-		}
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
 	}
-	if len(missing) > 0 {
-		d.mu.Lock()
-		d.created = append(d.created, missing...)
-		d.mu.Unlock()
-	}
 	d.known.Store(dir, struct{}{})
 	return nil
-}
-
-// TakeCreated returns the directories created since the last call.
-func (d *DirCache) TakeCreated() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c := d.created
-	d.created = nil
-	return c
 }
 
 // schema is the internal schema of every object database. Both tables are
