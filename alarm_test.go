@@ -19,11 +19,21 @@ type alarmRun struct {
 // new alarm when "rearm" holds a delay.
 func (o *testObject) Alarm(ctx context.Context, info durable.AlarmInfo) error {
 	s := o.st.Storage()
-	o.h.alarms <- alarmRun{object: o.st.ID().String(), at: o.st.Now(), info: info}
+	select { // never block the object: a test flooded with runs fails, not hangs
+	case o.h.alarms <- alarmRun{object: o.st.ID().String(), at: o.st.Now(), info: info}:
+	default:
+	}
 	if d, ok, _ := durable.Get[time.Duration](s, "rearm"); ok {
 		if err := s.SetAlarm(o.st.Now().Add(d)); err != nil {
 			return err
 		}
+	}
+	if _, ok, _ := s.Get("undone-delete"); ok {
+		// A DeleteAlarm rolled back with its transaction changes nothing.
+		s.Transaction(func() error {
+			s.DeleteAlarm()
+			return errors.New("undo")
+		})
 	}
 	if _, fail, _ := s.Get("fail"); fail {
 		return errors.New("alarm handler failing on purpose")
@@ -196,4 +206,16 @@ func TestAlarmsDueDuringDowntimeFireAtStart(t *testing.T) {
 	h2 := newHarness(t, dir, nil)
 	h2.clock.Advance(2 * time.Hour) // the second runtime starts late
 	h2.expectAlarm(t)
+}
+
+func TestRolledBackAlarmChangeDoesNotCount(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("undo")
+	call[struct{}](t, stub, "Set", kv{"undone-delete", "1"})
+	call[struct{}](t, stub, "SetAlarmIn", time.Second)
+	h.advanceToAlarm(t, h.clock.Now().Add(time.Second))
+	h.expectAlarm(t)
+	// The run succeeded and set no alarm: it is done, once.
+	waitFor(t, "alarm cleared", func() bool { return call[int64](t, stub, "AlarmAt", nil) == 0 })
+	h.expectNoAlarm(t)
 }
