@@ -79,7 +79,7 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 		// The event failed as a whole (a panic, a failed commit): record the
 		// failure as a retry in an event of its own.
 		rt.Logger.Warn("alarm handler failed", "class", k.NS, "err", err)
-		retry := &alarmRun{firedAt: at, orig: run.orig, origRetry: run.origRetry, read: run.read}
+		retry := &alarmRun{firedAt: at, orig: run.orig, read: run.read}
 		done, err := o.submit(context.Background(), true, retry.recordFailure)
 		if err == nil {
 			err = <-done
@@ -94,11 +94,10 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 
 // alarmRun is one delivery of an object's alarm.
 type alarmRun struct {
-	firedAt   int64
-	read      bool  // orig and origRetry were read
-	orig      int64 // the stored alarm time that fired
-	origRetry int64 // failed runs before this one
-	next      int64 // the alarm time after the run (0: none)
+	firedAt int64
+	read    bool        // orig was read
+	orig    storedAlarm // the stored alarm that fired
+	next    int64       // the alarm time after the run (0: none)
 }
 
 // runningAlarm is the alarm whose handler is running. The stored alarm
@@ -106,59 +105,72 @@ type alarmRun struct {
 // (even after the handler stepped outside the gate and its first turn
 // committed) runs it again; meanwhile GetAlarm reads it as deleted.
 type runningAlarm struct {
-	at      int64
-	touched bool // SetAlarm or DeleteAlarm was called during the run
+	at, gen int64
+}
+
+// storedAlarm is the alarm in the object's storage. gen changes with every
+// SetAlarm, so a handler that set an alarm (even at the same time) is told
+// apart from one that did not, and a SetAlarm rolled back with its
+// transaction leaves gen as it was.
+type storedAlarm struct {
+	at, gen, retry int64
+	ok             bool
+}
+
+func readAlarm(o *object) storedAlarm {
+	st := o.store
+	var a storedAlarm
+	var err error
+	if a.at, a.ok, err = st.MetaInt(metaAlarm); err != nil {
+		panic(errAbort(err))
+	}
+	if a.gen, _, err = st.MetaInt(metaAlarmGen); err != nil {
+		panic(errAbort(err))
+	}
+	if a.retry, _, err = st.MetaInt(metaAlarmRetry); err != nil {
+		panic(errAbort(err))
+	}
+	return a
+}
+
+func deleteAlarm(o *object) {
+	if err := o.store.DeleteMeta(metaAlarm, metaAlarmRetry, metaAlarmGen); err != nil {
+		panic(errAbort(err))
+	}
 }
 
 // run runs in the object's gate.
 func (r *alarmRun) run(ctx context.Context, o *object) {
-	st := o.store
-	at, ok, err := st.MetaInt(metaAlarm)
-	if err != nil {
-		panic(errAbort(err))
-	}
+	a := readAlarm(o)
 	now := o.rt.Clock.Now().UnixMilli()
-	if !ok || at > now {
-		if ok {
-			r.next = at
+	if !a.ok || a.at > now {
+		if a.ok {
+			r.next = a.at
 		}
 		return // nothing due: the index was early
 	}
-	retry, _, err := st.MetaInt(metaAlarmRetry)
-	if err != nil {
-		panic(errAbort(err))
-	}
-	r.read, r.orig, r.origRetry = true, at, retry
+	r.read, r.orig = true, a
 	h, ok := o.inst.(Alarmer)
 	if !ok {
 		o.state.Logger().Error("alarm dropped: object has no Alarm method")
-		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
-			panic(errAbort(err))
-		}
+		deleteAlarm(o)
 		return
 	}
 	o.rt.stats.alarmRuns.Add(1)
-	running := &runningAlarm{at: at}
-	o.alarm = running
-	herr := h.Alarm(ctx, AlarmInfo{RetryCount: int(retry), IsRetry: retry > 0})
+	o.alarm = &runningAlarm{at: a.at, gen: a.gen}
+	herr := h.Alarm(ctx, AlarmInfo{RetryCount: int(a.retry), IsRetry: a.retry > 0})
 	o.alarm = nil
 	if herr != nil {
-		o.state.Logger().Warn("alarm handler failed", "retry", retry, "err", herr)
+		o.state.Logger().Warn("alarm handler failed", "retry", a.retry, "err", herr)
 		r.recordFailure(ctx, o)
 		return
 	}
-	if !running.touched {
-		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
-			panic(errAbort(err))
-		}
-		return
-	}
-	next, ok, err := st.MetaInt(metaAlarm)
-	if err != nil {
-		panic(errAbort(err))
-	}
-	if ok {
-		r.next = next
+	after := readAlarm(o)
+	switch {
+	case after == a:
+		deleteAlarm(o) // done, and the handler set no other
+	case after.ok:
+		r.next = after.at
 	}
 }
 
@@ -166,44 +178,34 @@ func (r *alarmRun) run(ctx context.Context, o *object) {
 // or deleted the alarm, or gives up after AlarmMaxRetries.
 func (r *alarmRun) recordFailure(_ context.Context, o *object) {
 	o.alarm = nil
-	st := o.store
-	cur, ok, err := st.MetaInt(metaAlarm)
-	if err != nil {
-		panic(errAbort(err))
-	}
-	retry, _, err := st.MetaInt(metaAlarmRetry)
-	if err != nil {
-		panic(errAbort(err))
-	}
+	cur := readAlarm(o)
 	if !r.read {
 		// The run failed before it read anything: the alarm is as it was.
-		if !ok {
+		if !cur.ok {
 			return
 		}
-		r.read, r.orig, r.origRetry = true, cur, retry
+		r.read, r.orig = true, cur
 	}
-	if !ok || cur != r.orig || retry != r.origRetry {
+	if cur != r.orig {
 		// The handler set a new alarm (or deleted it): that replaces the retry.
-		if ok {
-			r.next = cur
+		if cur.ok {
+			r.next = cur.at
 		}
 		return
 	}
-	if r.origRetry >= AlarmMaxRetries {
+	if r.orig.retry >= AlarmMaxRetries {
 		o.rt.stats.alarmFailures.Add(1)
-		o.state.Logger().Error("alarm abandoned", "retries", r.origRetry)
-		if err := st.DeleteMeta(metaAlarm, metaAlarmRetry); err != nil {
-			panic(errAbort(err))
-		}
+		o.state.Logger().Error("alarm abandoned", "retries", r.orig.retry)
+		deleteAlarm(o)
 		r.next = 0
 		return
 	}
 	o.rt.stats.alarmRetries.Add(1)
-	r.next = o.rt.Clock.Now().Add(alarmBackoff(r.origRetry)).UnixMilli()
-	if err := st.SetMetaInt(metaAlarm, r.next); err != nil {
+	r.next = o.rt.Clock.Now().Add(alarmBackoff(r.orig.retry)).UnixMilli()
+	if err := o.store.SetMetaInt(metaAlarm, r.next); err != nil {
 		panic(errAbort(err))
 	}
-	if err := st.SetMetaInt(metaAlarmRetry, r.origRetry+1); err != nil {
+	if err := o.store.SetMetaInt(metaAlarmRetry, r.orig.retry+1); err != nil {
 		panic(errAbort(err))
 	}
 }

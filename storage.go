@@ -3,6 +3,7 @@ package durable
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/durableobjects/durable/internal/sqlstore"
@@ -79,12 +80,7 @@ func (s *Storage) List(opts ListOptions) ([]Entry, error) {
 
 // DeleteAll deletes every key, every SQL table, view, index and trigger,
 // and the alarm, atomically with the rest of the event.
-func (s *Storage) DeleteAll() error {
-	if s.o.alarm != nil {
-		s.o.alarm.touched = true
-	}
-	return s.st().DeleteAll()
-}
+func (s *Storage) DeleteAll() error { return s.st().DeleteAll() }
 
 // Transaction runs fn in a nested transaction: if fn returns an error or
 // panics, fn's writes are undone and the rest of the event's are kept.
@@ -174,6 +170,7 @@ func Put[T any](s *Storage, key string, v T) error {
 const (
 	metaAlarm      = "alarm"       // ms since the epoch
 	metaAlarmRetry = "alarm_retry" // failed runs of the current alarm
+	metaAlarmGen   = "alarm_gen"   // random, new with every SetAlarm
 )
 
 // SetAlarm sets the object's one alarm to t, replacing any other (and any
@@ -194,11 +191,11 @@ func (s *Storage) SetAlarm(t time.Time) error {
 	if err := o.store.SetMetaInt(metaAlarm, ms); err != nil {
 		return err
 	}
-	if err := o.store.DeleteMeta(metaAlarmRetry); err != nil {
+	if err := o.store.SetMetaInt(metaAlarmGen, rand.Int64()); err != nil {
 		return err
 	}
-	if o.alarm != nil {
-		o.alarm.touched = true
+	if err := o.store.DeleteMeta(metaAlarmRetry); err != nil {
+		return err
 	}
 	// Index first: if the commit is lost, an early index entry only costs a
 	// wake-up that finds no alarm.
@@ -212,16 +209,15 @@ func (s *Storage) GetAlarm() (time.Time, bool, error) {
 	if err != nil || !ok {
 		return time.Time{}, false, err
 	}
-	if a := s.o.alarm; a != nil && !a.touched && a.at == ms {
-		return time.Time{}, false, nil // the running alarm reads as deleted
+	if a := s.o.alarm; a != nil && a.at == ms {
+		if gen, _, err := s.st().MetaInt(metaAlarmGen); err != nil || gen == a.gen {
+			return time.Time{}, false, err // the running alarm reads as deleted
+		}
 	}
 	return time.UnixMilli(ms), true, nil
 }
 
 // DeleteAlarm deletes the object's alarm, if any.
 func (s *Storage) DeleteAlarm() error {
-	if s.o.alarm != nil {
-		s.o.alarm.touched = true
-	}
-	return s.st().DeleteMeta(metaAlarm, metaAlarmRetry)
+	return s.st().DeleteMeta(metaAlarm, metaAlarmRetry, metaAlarmGen)
 }
