@@ -32,6 +32,9 @@ var (
 	// holding the input gate, which could never complete. Call the method
 	// directly, or call from inside State.OutsideGate.
 	ErrReentrant = errors.New("durable: object called itself while holding its input gate")
+	// ErrBadRequestBody: Fetch could not read the request's body (the client
+	// went away or was too slow); the object was not called.
+	ErrBadRequestBody = errors.New("durable: request body could not be read")
 	// ErrTooLarge: a request or response body over the runtime's limit.
 	ErrTooLarge = errors.New("durable: body too large")
 	// ErrNotInEvent: a State method that needs the input gate was called

@@ -33,6 +33,11 @@ func (id ID) Equal(other ID) bool { return id.raw == other.raw && id.ns == other
 func (id ID) IsZero() bool { return id.ns == nil }
 
 func (ns *Namespace) mac(first []byte) []byte {
+	if ns.key == nil {
+		// The key comes from the data directory's secret, read by Open: an
+		// ID made before would name a different object than after.
+		panic("durable: IDs of namespace " + ns.name + " used before Runtime.Open")
+	}
 	m := hmac.New(sha256.New, ns.key)
 	m.Write([]byte("mac:"))
 	m.Write(first)
@@ -47,7 +52,9 @@ func (ns *Namespace) makeID(first []byte, name string) ID {
 }
 
 // IDFromName returns the ID of the object called name. The same name gives
-// the same ID in the same namespace and data directory, every time.
+// the same ID in the same namespace and data directory, every time. Like
+// every method making IDs, it panics before Runtime.Open (the key is the
+// data directory's).
 func (ns *Namespace) IDFromName(name string) ID {
 	m := hmac.New(sha256.New, ns.key)
 	m.Write([]byte("name:"))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // Namespace is one registered class: it makes IDs and stubs for its objects.
@@ -24,7 +25,7 @@ func (ns *Namespace) Name() string { return ns.name }
 // activated until the first call. A stub for an ID of another namespace
 // fails every call with ErrInvalidID.
 func (ns *Namespace) Get(id ID) *Stub {
-	return &Stub{ns: ns, id: id}
+	return &Stub{ns: ns, id: id, obj: new(atomic.Pointer[object])}
 }
 
 // GetByName is Get(IDFromName(name)).

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/durableobjects/durable/internal/actor"
@@ -21,16 +23,70 @@ import (
 // one event; calls made through one stub arrive in the order they were
 // made. A stub is safe for concurrent use.
 type Stub struct {
-	ns  *Namespace
-	id  ID
-	obj atomic.Pointer[object]
+	ns    *Namespace
+	id    ID
+	obj   *atomic.Pointer[object]
+	retry Retry
+}
+
+// Retry is how a stub retries calls refused with ErrOverloaded, which had no
+// effect and are always safe to retry. The zero Retry does not retry: the
+// HTTP server answers 503 at once and leaves retrying to its clients.
+type Retry struct {
+	Attempts int           // calls in all, the first included; <= 1 means no retry
+	Base     time.Duration // wait before the first retry; doubles each time
+	Max      time.Duration // longest wait
+}
+
+// Defaults of DefaultRetry.
+const (
+	DefaultRetryAttempts = 5
+	DefaultRetryBase     = 10 * time.Millisecond
+	DefaultRetryMax      = 500 * time.Millisecond
+)
+
+// DefaultRetry retries a few times over about a second.
+var DefaultRetry = Retry{Attempts: DefaultRetryAttempts, Base: DefaultRetryBase, Max: DefaultRetryMax}
+
+// WithRetry returns a stub for the same object that retries calls refused
+// with ErrOverloaded, with exponential backoff and jitter, within the
+// caller's context.
+func (s *Stub) WithRetry(r Retry) *Stub {
+	return &Stub{ns: s.ns, id: s.id, obj: s.obj, retry: r}
+}
+
+// wait returns the wait before retry n (1-based): Base·2^(n-1) capped at
+// Max, with jitter, a random point in its upper half.
+func (r Retry) wait(n int) time.Duration {
+	d := r.Base << min(n-1, 20)
+	if d <= 0 || d > r.Max {
+		d = r.Max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // ID returns the ID of the stub's object.
 func (s *Stub) ID() ID { return s.id }
 
-// send queues run as an event of the stub's object.
+// send queues run as an event of the stub's object, retrying as the
+// stub's Retry says while the object is overloaded.
 func (s *Stub) send(ctx context.Context, run func(ctx context.Context, o *object)) (<-chan error, error) {
+	for attempt := 1; ; attempt++ {
+		done, err := s.sendOnce(ctx, run)
+		if err == nil || !errors.Is(err, ErrOverloaded) || attempt >= s.retry.Attempts {
+			return done, err
+		}
+		t := time.NewTimer(s.retry.wait(attempt))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
+func (s *Stub) sendOnce(ctx context.Context, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	if s.id.ns != s.ns {
 		return nil, fmt.Errorf("%w: ID belongs to another namespace", ErrInvalidID)
 	}
@@ -238,7 +294,7 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 			return nil, fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, tooBig.Limit)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("durable: read request body: %w", err)
+			return nil, fmt.Errorf("%w: %v", ErrBadRequestBody, err)
 		}
 		if int64(len(body)) > limit {
 			return nil, fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, limit)
@@ -262,9 +318,14 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 		return nil, err
 	}
 	if err := wait(ctx, done); err != nil {
-		if rec.socket != nil {
-			s.ns.rt.sockets.Remove(rec.socket)
-		}
+		// The caller gave up, but the event may still run and accept a
+		// socket nobody will connect: drop it once the event is over.
+		go func() {
+			<-done
+			if rec.socket != nil {
+				s.ns.rt.sockets.Remove(rec.socket)
+			}
+		}()
 		return nil, err
 	}
 	if herr != nil {

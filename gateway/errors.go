@@ -48,6 +48,7 @@ var errorTable = []struct {
 	{durable.ErrClosed, http.StatusServiceUnavailable, "unavailable", time.Second},
 	{durable.ErrInvalidID, http.StatusBadRequest, "invalid_argument", 0},
 	{durable.ErrTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", 0},
+	{durable.ErrBadRequestBody, http.StatusBadRequest, "invalid_argument", 0},
 	{durable.ErrNoHandler, http.StatusNotFound, "not_found", 0},
 	{lock.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", time.Second},
 	{lock.ErrHeld, http.StatusConflict, "lock_held", 0},

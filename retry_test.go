@@ -1,0 +1,62 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/durableobjects/durable"
+)
+
+// gate is an object whose Hold method blocks until the test releases it.
+type gate struct{ release chan struct{} }
+
+func (g *gate) Hold(ctx context.Context) error {
+	<-g.release
+	return nil
+}
+
+func (g *gate) Ping(ctx context.Context) error { return nil }
+
+func TestRetryingStubWaitsOutOverload(t *testing.T) {
+	release := make(chan struct{})
+	rt := durable.NewRuntime(t.TempDir())
+	rt.MaxQueue = 2
+	ns, err := rt.Register("gate", func(*durable.State) any { return &gate{release: release} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	ctx := context.Background()
+	stub := ns.GetByName("g")
+	held := durable.Go[struct{}](ctx, stub, "Hold", nil)
+	waitFor(t, "the gate held", func() bool { return rt.Stats().Activations == 1 })
+	// Hold runs; two more calls fill the queue of two.
+	queued := []*durable.Pending[struct{}]{
+		durable.Go[struct{}](ctx, stub, "Ping", nil),
+		durable.Go[struct{}](ctx, stub, "Ping", nil),
+	}
+	// A plain stub is refused at once; a retrying one waits for room.
+	if _, err := durable.Call[struct{}](ctx, stub, "Ping", nil); !errors.Is(err, durable.ErrOverloaded) {
+		t.Fatalf("plain stub on a full queue: %v", err)
+	}
+	retried := make(chan error, 1)
+	go func() {
+		_, err := durable.Call[struct{}](ctx, stub.WithRetry(durable.Retry{Attempts: 100, Base: time.Millisecond, Max: 20 * time.Millisecond}), "Ping", nil)
+		retried <- err
+	}()
+	waitFor(t, "a retry refused", func() bool { return rt.Stats().Overloaded >= 3 })
+	close(release)
+	if err := <-retried; err != nil {
+		t.Fatalf("retrying stub: %v", err)
+	}
+	for _, p := range append(queued, held) {
+		if _, err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
