@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"strconv"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
