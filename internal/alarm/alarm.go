@@ -13,6 +13,7 @@ package alarm
 import (
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ const MaxInflight = 1024
 
 // Config wires a scheduler to its runtime.
 type Config struct {
+	// Classes, if not empty, are the namespaces whose alarms fire here;
+	// entries of other classes (left by another binary on the same data
+	// directory) stay in the index untouched and never block these.
+	Classes []string
 	DB        *node.DB
 	Now       func() time.Time
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
@@ -220,13 +225,25 @@ type due struct {
 	at int64
 }
 
+// classFilter is the SQL condition restricting a scan to Classes.
+func (s *Scheduler) classFilter() string {
+	if len(s.cfg.Classes) == 0 {
+		return ""
+	}
+	quoted := make([]string, len(s.cfg.Classes))
+	for i, c := range s.cfg.Classes {
+		quoted[i] = sqlite3.Quote(c)
+	}
+	return "AND ns IN (" + strings.Join(quoted, ", ") + ")"
+}
+
 // scan fires what is due and sets the timer for what comes next.
 func (s *Scheduler) scan() {
 	now := s.cfg.Now().UnixMilli()
 	var fire []due
 	var next int64
 	err := s.cfg.DB.Do(func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare("SELECT ns, id, at FROM alarms WHERE at <= ? ORDER BY at LIMIT ?")
+		st, _, err := c.Prepare("SELECT ns, id, at FROM alarms WHERE at <= ? " + s.classFilter() + " ORDER BY at LIMIT ?")
 		if err != nil {
 			return err
 		}
@@ -243,7 +260,7 @@ func (s *Scheduler) scan() {
 		if err := st.Err(); err != nil {
 			return err
 		}
-		nx, _, err := c.Prepare("SELECT min(at) FROM alarms WHERE at > ?")
+		nx, _, err := c.Prepare("SELECT min(at) FROM alarms WHERE at > ? " + s.classFilter())
 		if err != nil {
 			return err
 		}

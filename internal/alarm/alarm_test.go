@@ -65,3 +65,46 @@ func TestSetDuringDeliverySurvivesDone(t *testing.T) {
 		})
 	}
 }
+
+// Entries of classes this process does not serve never block the others,
+// however many are due.
+func TestOtherClassesDoNotBlockScans(t *testing.T) {
+	db, err := node.Open(t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fired := make(chan Key, 10)
+	s := Start(Config{
+		DB:        db,
+		Classes:   []string{"mine"},
+		Now:       func() time.Time { return time.UnixMilli(10_000) },
+		AfterFunc: func(d time.Duration, f func()) func() bool { return func() bool { return true } },
+		Fire:      func(k Key, at int64) { fired <- k },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	defer s.Close()
+	for i := range MaxInflight + 100 {
+		k := Key{NS: "theirs"}
+		k.ID[0], k.ID[1] = byte(i), byte(i>>8)
+		if err := s.Set(k, 1); err != nil { // due long ago
+			t.Fatal(err)
+		}
+	}
+	mine := Key{NS: "mine", ID: [32]byte{9}}
+	if err := s.Set(mine, 5_000); err != nil {
+		t.Fatal(err)
+	}
+	s.Kick()
+	select {
+	case k := <-fired:
+		if k != mine {
+			t.Fatalf("fired an alarm of class %q", k.NS)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the due alarm of a served class never fired")
+	}
+	if at, _ := s.Lookup(Key{NS: "theirs"}); at != 1 {
+		t.Fatalf("another class's entry changed: %d", at)
+	}
+}
