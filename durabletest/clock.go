@@ -11,8 +11,8 @@ import (
 )
 
 // Clock is a durable.Clock that stands still until Advance or Set moves it.
-// Timers due at the new time run, in order of their due time, each in its
-// own goroutine (as with time.AfterFunc).
+// Timers due at the new time are started in order of their due time, each
+// in its own goroutine (as with time.AfterFunc), so they may run in any order.
 type Clock struct {
 	mu     sync.Mutex
 	now    time.Time
