@@ -196,26 +196,26 @@ func isUpgrade(r *http.Request) bool {
 // deliverSocket turns a socket event into an event of its object. It runs
 // on the socket's reader goroutine; when the object's queue is full it
 // waits, which stops reading from that client (TCP backpressure).
-func (rt *Runtime) deliverSocket(sock *hibernate.Socket, ev hibernate.Event) {
+func (rt *Runtime) deliverSocket(sock *hibernate.Socket, ev hibernate.Event) <-chan error {
 	k := sock.Key()
 	ns, ok := rt.Namespace(k.NS)
 	if !ok {
 		sock.Close(websocket.StatusInternalError, "no such class")
-		return
+		return nil
 	}
 	backoff := time.Millisecond
 	for {
 		o, err := rt.lookup(ns, k.ID)
 		if err != nil {
 			sock.Close(websocket.StatusGoingAway, "server shutting down")
-			return
+			return nil
 		}
-		_, err = o.submit(context.Background(), ev.Kind != hibernate.Message, func(ctx context.Context, o *object) {
+		done, err := o.submit(context.Background(), ev.Kind != hibernate.Message, func(ctx context.Context, o *object) {
 			o.dispatchSocket(ctx, sock, ev)
 		})
 		switch {
 		case err == nil:
-			return
+			return done
 		case errors.Is(err, actor.ErrEvicted):
 			continue
 		case errors.Is(err, ErrOverloaded):
@@ -223,7 +223,7 @@ func (rt *Runtime) deliverSocket(sock *hibernate.Socket, ev hibernate.Event) {
 			backoff = min(2*backoff, 100*time.Millisecond)
 		default:
 			rt.Logger.Error("WebSocket event lost", "class", k.NS, "err", err)
-			return
+			return nil
 		}
 	}
 }

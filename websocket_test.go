@@ -22,6 +22,7 @@ import (
 type room struct {
 	st     *durable.State
 	closes chan string
+	slow   chan struct{} // "slow" messages wait on it
 }
 
 func (r *room) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -45,6 +46,11 @@ func (r *room) WebSocketMessage(ctx context.Context, ws *durable.WebSocket, typ 
 		return ws.SendText("attachment " + string(ws.Attachment()))
 	case strings.HasPrefix(msg, "tag "):
 		return ws.SendText(fmt.Sprint(len(r.st.WebSockets(strings.TrimPrefix(msg, "tag ")))))
+	case msg == "slow":
+		if r.slow != nil {
+			<-r.slow
+		}
+		return nil
 	case strings.HasPrefix(msg, "big "):
 		n, _ := strconv.Atoi(strings.TrimPrefix(msg, "big "))
 		for _, other := range r.st.WebSockets("") {
@@ -83,6 +89,7 @@ type wsHarness struct {
 	clock   *durabletest.Clock
 	created atomic.Int64
 	closes  chan string
+	slow    chan struct{}
 	srv     *http.Server
 	mu      sync.Mutex
 	conns   []*websocket.Conn
@@ -90,7 +97,7 @@ type wsHarness struct {
 
 func newWSHarness(t *testing.T, configure func(*durable.Runtime)) *wsHarness {
 	t.Helper()
-	h := &wsHarness{clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), closes: make(chan string, 1000)}
+	h := &wsHarness{clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), closes: make(chan string, 1000), slow: make(chan struct{})}
 	h.rt = durable.NewRuntime(t.TempDir())
 	h.rt.Clock = h.clock
 	if configure != nil {
@@ -99,7 +106,7 @@ func newWSHarness(t *testing.T, configure func(*durable.Runtime)) *wsHarness {
 	var err error
 	h.ns, err = h.rt.Register("room", func(st *durable.State) any {
 		h.created.Add(1)
-		return &room{st: st, closes: h.closes}
+		return &room{st: st, closes: h.closes, slow: h.slow}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -397,4 +404,26 @@ func TestShutdownClosesSocketsWith1001(t *testing.T) {
 	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
 		t.Fatalf("close status %v (%v), want 1001", got, err)
 	}
+}
+
+// A client sending faster than its object handles messages is not read
+// further than a small window: the server never holds its backlog.
+func TestSocketReadWindow(t *testing.T) {
+	h := newWSHarness(t, nil)
+	c := h.dial(t, "window")
+	base := h.rt.Stats().Events
+	go func() {
+		for range 200 {
+			if c.Write(context.Background(), websocket.MessageText, []byte("slow")) != nil {
+				return
+			}
+		}
+	}()
+	waitFor(t, "the window filled", func() bool { return h.rt.Stats().Events-base >= 16 })
+	settle()
+	if n := h.rt.Stats().Events - base; n > 16 {
+		t.Fatalf("%d messages taken from the socket while the object handled none; the window is 16", n)
+	}
+	close(h.slow)
+	waitFor(t, "all 200 delivered", func() bool { return h.rt.Stats().Events-base >= 200 })
 }

@@ -36,8 +36,9 @@ type Config struct {
 	Now            func() time.Time
 	// Deliver hands an event to the socket's object. Calls for one socket
 	// come from one goroutine, in order; Deliver may block to slow that
-	// socket's reader down.
-	Deliver func(s *Socket, ev Event)
+	// socket's reader down. It returns a channel that yields once the
+	// event is over (nil if it was not queued), for the reader's window.
+	Deliver func(s *Socket, ev Event) <-chan error
 	Logger  *slog.Logger
 }
 

@@ -132,11 +132,31 @@ func (s *Socket) write() {
 	}
 }
 
-// read delivers the socket's messages until it closes.
+// Flow control: a socket's reader stops reading (and TCP pushes back on
+// the client) while this much of what it delivered is still unprocessed.
+const (
+	readWindowMessages = 16
+	readWindowBytes    = 1 << 20 // one bigger message is always allowed
+)
+
+// read delivers the socket's messages until it closes. It keeps at most a
+// window of them in flight, so a client sending faster than its object
+// handles never makes the server hold more than the window.
 func (s *Socket) read() {
 	defer s.reg.wg.Done()
 	r := s.reg
+	type flight struct {
+		done <-chan error
+		size int
+	}
+	var window []flight
+	inFlight := 0
 	for {
+		for len(window) > 0 && (len(window) >= readWindowMessages || inFlight >= readWindowBytes) {
+			<-window[0].done
+			inFlight -= window[0].size
+			window = window[1:]
+		}
 		typ, data, err := s.conn.Read(context.Background())
 		if err != nil {
 			s.ended(err)
@@ -149,7 +169,10 @@ func (s *Socket) read() {
 				continue
 			}
 		}
-		r.cfg.Deliver(s, Event{Kind: Message, Type: typ, Data: data})
+		if done := r.cfg.Deliver(s, Event{Kind: Message, Type: typ, Data: data}); done != nil {
+			window = append(window, flight{done, len(data)})
+			inFlight += len(data)
+		}
 	}
 }
 
