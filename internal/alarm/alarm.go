@@ -39,7 +39,7 @@ type Config struct {
 	// Classes, if not empty, are the namespaces whose alarms fire here;
 	// entries of other classes (left by another binary on the same data
 	// directory) stay in the index untouched and never block these.
-	Classes []string
+	Classes   []string
 	DB        *node.DB
 	Now       func() time.Time
 	AfterFunc func(d time.Duration, f func()) (stop func() bool)
