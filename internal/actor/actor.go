@@ -4,9 +4,9 @@
 // them are durable), and stepping outside the gate for slow I/O.
 //
 // Goroutines: an actor has no goroutine while its mailbox is empty. Enqueue
-// starts one (the loop); the loop runs batches until the mailbox is empty,
-// then exits. Whichever goroutine runs the loop holds the gate, and only the
-// holder touches the Host and the batch fields. A handler that steps outside
+// starts one (the loop, on a Pool's goroutine when Config.Go says so); the
+// loop runs batches until the mailbox is empty, then returns. Whichever
+// goroutine runs the loop holds the gate, and only the holder touches the Host and the batch fields. A handler that steps outside
 // the gate hands the loop to a new goroutine and later asks for the gate
 // back; the loop grants it and waits until the handler yields.
 //
@@ -70,6 +70,9 @@ type Config struct {
 	OnPanic func(v any, stack []byte)
 	// OnCommit is told about every batch commit and whether it wrote.
 	OnCommit func(events int, wrote bool, err error)
+	// Go starts the loop on a goroutine (a Pool's Go); nil means a new
+	// goroutine each time.
+	Go func(fn func())
 }
 
 // Event is one delivery to an object.
@@ -103,8 +106,9 @@ type yieldMsg struct {
 
 // Actor executes the events of one object.
 type Actor struct {
-	host Host
-	cfg  *Config
+	host  Host
+	cfg   *Config
+	runFn func() // a.run, allocated once
 
 	mu        sync.Mutex
 	queue     []*Event
@@ -134,7 +138,9 @@ type release struct {
 
 // New returns an actor for host.
 func New(host Host, cfg *Config) *Actor {
-	return &Actor{host: host, cfg: cfg}
+	a := &Actor{host: host, cfg: cfg}
+	a.runFn = a.run
+	return a
 }
 
 // Enqueue adds ev to the mailbox. It fails with ErrOverloaded when the
@@ -154,9 +160,18 @@ func (a *Actor) Enqueue(ev *Event) error {
 	a.running = true
 	a.mu.Unlock()
 	if start {
-		go a.run()
+		a.goRun()
 	}
 	return nil
+}
+
+// goRun starts the loop on another goroutine.
+func (a *Actor) goRun() {
+	if a.cfg.Go != nil {
+		a.cfg.Go(a.runFn)
+		return
+	}
+	go a.run()
 }
 
 // QueueLen returns how many events wait in the mailbox.
@@ -510,7 +525,7 @@ func (a *Actor) OutsideGate(fn func() error) error {
 		ev.detached = true
 		ev.grant = make(chan struct{})
 		ev.yield = make(chan yieldMsg)
-		go a.run()
+		a.goRun()
 	} else {
 		ev.yield <- yieldMsg{}
 	}
@@ -525,7 +540,7 @@ func (a *Actor) OutsideGate(fn func() error) error {
 	a.running = true
 	a.mu.Unlock()
 	if start {
-		go a.run()
+		a.goRun()
 	}
 	<-ev.grant
 	a.current.Store(ev)
