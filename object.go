@@ -171,6 +171,13 @@ func (o *object) close() error {
 	return o.store.Close()
 }
 
+// evict closes the object's database as it leaves memory while the runtime
+// keeps running: a small WAL is left for the next activation (see
+// sqlstore.Store.Evict).
+func (o *object) evict() error {
+	return o.store.Evict()
+}
+
 // submit queues run as an event and returns the channel its outcome
 // arrives on once the output gate lets it go.
 func (o *object) submit(ctx context.Context, internal bool, run func(ctx context.Context, o *object)) (<-chan error, error) {

@@ -104,6 +104,7 @@ type Runtime struct {
 	sockets    *hibernate.Registry
 	storeCfg   sqlstore.Config
 	actorCfg   actor.Config
+	loops      *actor.Pool // goroutines for the actors' loops
 	janitor    Timer
 	janitorRun sync.Mutex
 	evictions  chan struct{}
@@ -192,7 +193,7 @@ func (rt *Runtime) Open() error {
 		return fmt.Errorf("durable: %w", err)
 	}
 	rt.node = nd
-	rt.storeCfg = sqlstore.Config{Template: template, Dirs: &sqlstore.DirCache{}}
+	rt.storeCfg = sqlstore.Config{Template: template, Dirs: &sqlstore.DirCache{}, Scratch: &sqlstore.ScratchPool{}}
 	rt.actorCfg = actor.Config{
 		MaxQueue: rt.MaxQueue,
 		MaxBatch: rt.MaxBatch,
@@ -201,6 +202,8 @@ func (rt *Runtime) Open() error {
 		},
 		OnCommit: rt.stats.commit,
 	}
+	rt.loops = actor.NewPool(actor.DefaultPoolIdle, actor.DefaultPoolMaxIdle)
+	rt.actorCfg.Go = rt.loops.Go
 	if rt.Durability == DurabilityPerCommit {
 		rt.storeCfg.Synchronous = sqlstore.Full
 	} else {
@@ -388,7 +391,8 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if rt.barrier != nil {
 		errs = append(errs, rt.barrier.Close())
 	}
-	errs = append(errs, rt.node.Close())
+	rt.loops.Close()
+	errs = append(errs, rt.storeCfg.Scratch.Close(), rt.node.Close())
 	rt.mu.Lock()
 	rt.opened = false
 	rt.mu.Unlock()
@@ -490,7 +494,7 @@ func (rt *Runtime) evictIdle() {
 		})
 	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, closeParallelism) // closing a database checkpoints it: overlap a few
+	sem := make(chan struct{}, closeParallelism) // closing a database may checkpoint it: overlap a few
 	for _, o := range objs {
 		idle := o.lastUsed.Load() <= idleBefore
 		if !idle && excess <= 0 {
@@ -504,7 +508,7 @@ func (rt *Runtime) evictIdle() {
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			rt.finishEviction(o)
+			rt.finishEviction(o, false)
 			<-sem
 		}()
 	}
@@ -519,13 +523,19 @@ func (rt *Runtime) kill(o *object) bool {
 // evict removes an idle object from memory (used by Close).
 func (rt *Runtime) evict(o *object) {
 	if rt.kill(o) {
-		rt.finishEviction(o)
+		rt.finishEviction(o, true)
 	}
 }
 
-// finishEviction closes a killed object's database and forgets it.
-func (rt *Runtime) finishEviction(o *object) {
-	if err := o.close(); err != nil {
+// finishEviction closes a killed object's database and forgets it. While
+// the runtime runs, a small WAL stays for the object's next activation;
+// when it closes, every WAL is checkpointed into its database and removed.
+func (rt *Runtime) finishEviction(o *object, closing bool) {
+	closeDB := o.evict
+	if closing {
+		closeDB = o.close
+	}
+	if err := closeDB(); err != nil {
 		rt.Logger.Error("closing object failed", "class", o.ns.name, "id", hex.EncodeToString(o.raw[:]), "err", err)
 	}
 	rt.mu.Lock()

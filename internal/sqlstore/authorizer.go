@@ -49,6 +49,7 @@ type authorizer struct {
 	user   bool   // checking a user statement
 	denied string // why the last user statement was denied
 	ddl    bool   // the user statement creates or alters schema objects
+	pragma bool   // the user statement is a PRAGMA
 }
 
 func (a *authorizer) install(c *sqlite3.Conn) error {
@@ -76,6 +77,7 @@ func (a *authorizer) check(action sqlite3.AuthorizerActionCode, name3, name4, sc
 	case sqlite3.AUTH_ATTACH, sqlite3.AUTH_DETACH:
 		return a.deny("ATTACH and DETACH are not allowed: an object reaches only its own database")
 	case sqlite3.AUTH_PRAGMA:
+		a.pragma = true
 		return a.checkPragma(strings.ToLower(name3), name4)
 	case sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TRIGGER,
 		sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_ALTER_TABLE,

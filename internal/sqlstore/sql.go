@@ -88,9 +88,12 @@ func (s *Store) prepareUser(query string) (st *sqlite3.Stmt, tail string, cached
 }
 
 func (s *Store) prepareOn(c *sqlite3.Conn, query string) (*sqlite3.Stmt, string, error) {
-	s.auth.user, s.auth.denied, s.auth.ddl = true, "", false
+	s.auth.user, s.auth.denied, s.auth.ddl, s.auth.pragma = true, "", false, false
 	st, tail, err := c.Prepare(query)
 	s.auth.user = false
+	if s.auth.pragma && c == s.scratch {
+		s.scratchTainted = true // a PRAGMA may change the connection: do not share it
+	}
 	if err != nil {
 		if s.auth.denied != "" {
 			return nil, "", fmt.Errorf("%w: %s", ErrNotAllowed, s.auth.denied)
@@ -100,25 +103,35 @@ func (s *Store) prepareOn(c *sqlite3.Conn, query string) (*sqlite3.Stmt, string,
 	return st, tail, nil
 }
 
+// openScratch borrows a scratch database for the turn (see ScratchPool).
 func (s *Store) openScratch() error {
 	if s.scratch != nil {
 		return nil
 	}
-	c, err := sqlite3.Open(":memory:")
+	c, err := s.cfg.Scratch.get()
 	if err != nil {
 		return err
 	}
-	if err := c.Exec(schema); err != nil {
-		c.Close()
-		return err
-	}
-	setLimits(c)
 	if err := s.auth.install(c); err != nil {
 		c.Close()
 		return err
 	}
-	s.scratch = c
+	s.scratch, s.scratchTainted = c, false
 	return nil
+}
+
+// releaseScratch gives the scratch database back once no cursor of the turn
+// can use it.
+func (s *Store) releaseScratch() error {
+	c := s.scratch
+	if c == nil {
+		return nil
+	}
+	s.scratch = nil
+	if s.scratchTainted {
+		return c.Close()
+	}
+	return s.cfg.Scratch.put(c)
 }
 
 // start binds args, makes sure a writing statement runs inside the batch

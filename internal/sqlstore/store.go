@@ -49,6 +49,9 @@ type Config struct {
 	// Dirs remembers directories known to exist, so creating a file in an
 	// existing fan-out directory costs no mkdir.
 	Dirs *DirCache
+	// Scratch lends in-memory databases for read-only SQL on objects with
+	// no file yet; nil makes a new one each time.
+	Scratch *ScratchPool
 }
 
 // Store is the database of one object.
@@ -56,18 +59,19 @@ type Store struct {
 	cfg  *Config
 	path string
 
-	conn    *sqlite3.Conn // nil until first use
-	checked bool          // exists is known
-	exists  bool          // the file is on disk
-	created bool          // the file was created since the last TakeCreated
-	scratch *sqlite3.Conn // in-memory template copy for read-only SQL on a virgin object
+	conn           *sqlite3.Conn // nil until first use
+	checked        bool          // exists is known
+	exists         bool          // the file is on disk
+	created        bool          // the file was created since the last TakeCreated
+	scratch        *sqlite3.Conn // in-memory template copy for read-only SQL on a virgin object, for the turn
+	scratchTainted bool          // a PRAGMA ran on scratch: close it instead of giving it back
 
 	inTurn   bool
 	txOpen   bool     // BEGIN executed for the current batch
 	pending  []string // savepoints requested but not yet executed (lazy)
 	open     []string // savepoints executed, innermost last
-	walPages int  // WAL size after the last commit
-	wrote    bool // the WAL hook fired since the last CommitBatch
+	walPages int      // WAL size after the last commit
+	wrote    bool     // the WAL hook fired since the last CommitBatch
 	broken   error
 
 	stmts   map[string]*sqlite3.Stmt // internal statements
@@ -113,15 +117,35 @@ func (s *Store) TakeCreated() bool {
 	return c
 }
 
+// KeepWALBytes is the largest WAL that Evict leaves in place instead of
+// checkpointing: 64 frames of 4 KiB pages and their headers, plus the WAL
+// header.
+const KeepWALBytes = 32 + 64*(24+4096)
+
+// Evict closes the database of an object leaving memory. A WAL of at most
+// KeepWALBytes stays as it is: no checkpoint (which fsyncs the WAL and the
+// database), no unlink, and the next activation opens the same WAL instead
+// of creating a new file. Its frames are durable already: an object is
+// evicted only once every commit's sync round has returned. SQLite replays
+// it when the object is next opened, as after a crash. A larger WAL is
+// checkpointed into the database and removed, as by Close.
+func (s *Store) Evict() error {
+	if s.conn != nil && s.broken == nil {
+		if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() <= KeepWALBytes {
+			if _, err := s.conn.Config(sqlite3.DBCONFIG_NO_CKPT_ON_CLOSE, true); err != nil {
+				return s.fail(fmt.Errorf("close %s: %w", s.path, err))
+			}
+		}
+	}
+	return s.Close()
+}
+
 // Close closes the database. SQLite checkpoints the WAL into the database
 // file and removes the WAL.
 func (s *Store) Close() error {
 	s.closeCursors()
 	var errs []error
-	if s.scratch != nil {
-		errs = append(errs, s.scratch.Close())
-		s.scratch = nil
-	}
+	errs = append(errs, s.releaseScratch())
 	if s.conn != nil {
 		for _, st := range s.stmts {
 			st.Close()
@@ -149,6 +173,9 @@ func (s *Store) BeginTurn() {
 // transaction; otherwise they are rolled back. Cursors of the turn are closed.
 func (s *Store) EndTurn(keep bool) error {
 	s.closeCursors()
+	if err := s.releaseScratch(); err != nil {
+		return err
+	}
 	s.inTurn = false
 	s.pending = s.pending[:0]
 	if len(s.open) == 0 {
@@ -303,15 +330,11 @@ func (s *Store) create() error {
 		return s.fail(fmt.Errorf("create %s: %w", s.path, err))
 	}
 	s.exists, s.checked, s.created = true, true, true
-	if s.scratch != nil {
-		s.scratch.Close()
-		s.scratch = nil
-	}
 	return nil
 }
 
 func (s *Store) openConn() error {
-	c, err := openConn(s.path, s.cfg.Synchronous)
+	c, err := openConn(uri(s.path), s.cfg.Synchronous)
 	if err != nil {
 		return s.fail(fmt.Errorf("open %s: %w", s.path, err))
 	}
@@ -329,10 +352,11 @@ func (s *Store) openConn() error {
 	return nil
 }
 
-// openConn opens a database in the mode every object uses: exclusive
-// locking (one connection per file, so no shared-memory WAL index) and WAL.
-func openConn(path string, sync Synchronous) (*sqlite3.Conn, error) {
-	c, err := sqlite3.OpenFlags(uri(path), sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
+// openConn opens a database (a URI of the durable VFS) in the mode every
+// object uses: exclusive locking (one connection per file, so no
+// shared-memory WAL index) and WAL.
+func openConn(uri string, sync Synchronous) (*sqlite3.Conn, error) {
+	c, err := sqlite3.OpenFlags(uri, sqlite3.OPEN_READWRITE|sqlite3.OPEN_URI|sqlite3.OPEN_EXRESCODE)
 	if err != nil {
 		return nil, err
 	}
