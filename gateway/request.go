@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -79,22 +80,145 @@ func decodeBody(body []byte, dst any) error {
 
 // checkFieldNames refuses fields that encoding/json accepted only by
 // ignoring case ("LIMIT" for "limit") and fields given twice: api.md wants
-// every field spelled as documented, once.
+// every field spelled as documented, once. obj is one valid JSON object
+// (decodeBody decoded it already); its top-level keys are read by a small
+// scanner, which hands a key with escapes or non-ASCII bytes to
+// slowCheckFieldNames.
 func checkFieldNames(obj []byte, dst any) error {
-	t := reflect.TypeOf(dst)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
+	known := fieldNames(reflect.TypeOf(dst))
+	if known == nil {
 		return nil
 	}
-	known := map[string]bool{}
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if name != "" && name != "-" {
-			known[name] = true
+	var seenBuf [8]string
+	seen := seenBuf[:0]
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return slowCheckFieldNames(obj, known)
+	}
+	i++
+	for {
+		i = skipSpace(obj, i)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+		if i >= len(obj) {
+			return slowCheckFieldNames(obj, known)
+		}
+		if obj[i] == '}' {
+			return nil
+		}
+		if obj[i] != '"' {
+			return slowCheckFieldNames(obj, known)
+		}
+		j := i + 1
+		for j < len(obj) && obj[j] != '"' {
+			if obj[j] == '\\' || obj[j] < 0x20 || obj[j] >= 0x80 {
+				return slowCheckFieldNames(obj, known)
+			}
+			j++
+		}
+		if j >= len(obj) {
+			return slowCheckFieldNames(obj, known)
+		}
+		name := obj[i+1 : j]
+		if !known[string(name)] {
+			return invalid("malformed JSON: unknown field %q", name)
+		}
+		for _, n := range seen {
+			if n == string(name) {
+				return invalid("malformed JSON: field %q given twice", name)
+			}
+		}
+		seen = append(seen, string(name))
+		i = skipSpace(obj, j+1)
+		if i >= len(obj) || obj[i] != ':' {
+			return slowCheckFieldNames(obj, known)
+		}
+		if i = skipValue(obj, i+1); i < 0 {
+			return slowCheckFieldNames(obj, known)
 		}
 	}
+}
+
+// fieldNames returns the JSON names of struct type t's fields (t may be a
+// pointer to it), or nil if t is not a struct. Cached per type.
+func fieldNames(t reflect.Type) map[string]bool {
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	st := t
+	for st.Kind() == reflect.Pointer {
+		st = st.Elem()
+	}
+	var known map[string]bool
+	if st.Kind() == reflect.Struct {
+		known = map[string]bool{}
+		for i := range st.NumField() {
+			name, _, _ := strings.Cut(st.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				known[name] = true
+			}
+		}
+	}
+	fieldNameCache.Store(t, known)
+	return known
+}
+
+var fieldNameCache sync.Map // reflect.Type -> map[string]bool
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at or
+// after b[i], or -1 if it does not end.
+func skipValue(b []byte, i int) int {
+	i = skipSpace(b, i)
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i // the end of the enclosing object
+			}
+			depth--
+			i++
+		case ',':
+			if depth == 0 {
+				return i
+			}
+			i++
+		default:
+			i++
+		}
+		if depth == 0 && i > 0 && (b[i-1] == '"' || b[i-1] == '}' || b[i-1] == ']') {
+			return i
+		}
+	}
+	return -1
+}
+
+// slowCheckFieldNames is checkFieldNames through encoding/json's tokenizer,
+// which unescapes keys.
+func slowCheckFieldNames(obj []byte, known map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(obj))
 	dec.Token() // '{'
 	seen := map[string]bool{}
