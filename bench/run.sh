@@ -20,6 +20,10 @@
 #   BENCH_SCENARIOS  space-separated scenario names   (default: all five)
 #   BENCH_SERVERS    space-separated server names     (default: all four)
 #   BENCH_OUT        directory for the raw results    (default: a temp dir)
+#   BENCH_DURABLE_FLAGS  extra flags for durable serve, e.g. "--sync fdatasync"
+#   BENCH_NOFILE     open-file limit to raise to if lower (default 65536;
+#                    0 leaves it): durable keeps ~3 descriptors per object in
+#                    memory and caps --max-active to fit (docs/operations.md)
 #
 # Defaults take about 4 minutes (5 scenarios × 4 servers × ~12 s) after setup.
 # Everything listens on 127.0.0.1 and is killed on exit.
@@ -31,13 +35,17 @@ CONNS=${BENCH_CONNS:-16}
 REPS=${BENCH_REPS:-1}
 SCENARIOS=${BENCH_SCENARIOS:-"ratelimit-one ratelimit-10k lock-cycle session-create session-get"}
 SERVERS=${BENCH_SERVERS:-"durable redis-always redis-everysec workerd"}
+DURABLE_FLAGS=${BENCH_DURABLE_FLAGS:-}
+NOFILE=${BENCH_NOFILE:-65536}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/durable-bench.XXXXXX")
 OUT=${BENCH_OUT:-$WORK/results}
-mkdir -p "$OUT" "$WORK/bin"
+mkdir -p "$OUT" "$WORK/bin" "$WORK/done"
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
+LOADLOG=$OUT/load.txt
+: >"$LOADLOG"
 
 PIDS=()
 cleanup() {
@@ -48,7 +56,7 @@ cleanup() {
 	for pid in "${PIDS[@]:-}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$WORK/run" "$WORK/bin"
+	rm -rf "$WORK/run" "$WORK/bin" "$WORK/done"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -164,14 +172,26 @@ start() {
 	return 1
 }
 
+# RUNS numbers the runs; each keeps its data in $WORK/done until exit.
+RUNS=0
+
 start_once() {
-	rm -rf "$WORK/run"
+	# The last run's files are moved aside, not deleted: on ext4 without a
+	# journal (this machine's /) the inode allocator skips inodes deleted in
+	# the last 60-300 s one by one, so deleting a run's tens of thousands of
+	# files made file creation in the next run several times slower, for
+	# whichever server came next.
+	if [ -d "$WORK/run" ]; then
+		RUNS=$((RUNS + 1))
+		mv "$WORK/run" "$WORK/done/$RUNS"
+	fi
 	mkdir -p "$WORK/run"
 	case $1 in
 	durable)
 		free_port
 		mkdir -p "$WORK/run/data"
-		"$WORK/bin/durable" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" >"$WORK/run/durable.log" 2>&1 &
+		# shellcheck disable=SC2086 # DURABLE_FLAGS is a list of flags
+		"$WORK/bin/durable" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" $DURABLE_FLAGS >"$WORK/run/durable.log" 2>&1 &
 		PIDS+=($!)
 		wait_for $! "$PORT" durable || return 1
 		;;
@@ -230,18 +250,34 @@ run_one() { # SCENARIO SERVER REP
 		fi
 		return
 	fi
-	log "$scenario on $server (rep $rep, $CONNS conns, $DURATION)"
+	local load
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	log "$scenario on $server (rep $rep, $CONNS conns, $DURATION; load average $load)"
+	echo "$scenario $server $rep start $load" >>"$LOADLOG"
 	local limit=$(($(to_seconds "$DURATION") + $(to_seconds "$WARMUP") + 120))
 	if timeout "$limit" "$WORK/bin/loadgen" --url "$URL" --scenario "$scenario" --conns "$CONNS" \
 		--duration "$DURATION" --warmup "$WARMUP" --json >"$file"; then
 		printf '{"server":"%s","rep":%d,"result":%s}\n' "$server" "$rep" "$(cat "$file")" >>"$RESULTS"
+		if [ "$server" = durable ]; then
+			# Commits, sync rounds and their latency, for reading the figures.
+			curl -s --max-time 5 "$URL/metrics" 2>/dev/null | grep '^durable_' >"$OUT/$scenario.$server.$rep.metrics" || true
+		fi
 	else
 		log "loadgen failed for $scenario on $server"
 		printf '{"server":"%s","rep":%d,"scenario":"%s","error":"loadgen failed"}\n' "$server" "$rep" "$scenario" >>"$RESULTS"
 	fi
+	echo "$scenario $server $rep end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$LOADLOG"
 	stop_all
 }
 
+raise_nofile() {
+	[ "$NOFILE" -gt 0 ] 2>/dev/null || return 0
+	if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$NOFILE" ]; then
+		ulimit -n "$NOFILE" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
+	fi
+}
+
+raise_nofile
 setup
 if [ -n "${DURABLE_MISSING:-}" ]; then
 	printf '{"server":"durable","missing":"%s"}\n' "$DURABLE_MISSING" >>"$RESULTS"
@@ -259,5 +295,6 @@ done
 
 echo
 echo "loopback, $(nproc) cores, $CONNS conns, $DURATION per run (+$WARMUP warmup), $REPS rep(s); load generator shares the machine"
+echo "open-file limit $(ulimit -n); 1-minute load average at the start of each run: $(awk '$4 == "start" {print $5}' "$LOADLOG" | sort -n | sed -n '1p;$p' | paste -sd- -)"
 "$WORK/bin/benchreport" "$RESULTS"
 echo "raw results: $OUT"

@@ -47,6 +47,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	maxQueue := fs.Int("max-queue", durable.DefaultMaxQueue, "events queued per object before 503 overloaded")
 	maxBody := fs.Int64("max-body", gateway.DefaultMaxBody, "request body limit in bytes")
 	syncMethod := fs.String("sync", "syncfs", "how commits are made durable: syncfs (one syscall per round) or fdatasync (each dirty file)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `ADDR` (e.g. 127.0.0.1:6060); unset = off")
 	var origins stringList
 	fs.Var(&origins, "ws-origin", "browser origin `PATTERN` allowed to open WebSockets besides the server's own host (repeatable; see coder/websocket OriginPatterns)")
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +56,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	log := slog.New(slog.NewTextHandler(m.Stderr, nil))
+	logw := newLogWriter(m.Stderr)
+	defer logw.Close()
+	log := slog.New(flushingHandler{slog.NewTextHandler(logw, nil), logw})
 
 	rt := durable.NewRuntime(*data)
 	rt.Logger = log
@@ -85,6 +88,15 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		rt.Close(context.Background())
 		return err
 	}
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			rt.Close(context.Background())
+			return err
+		}
+		defer stop()
+	}
 	srv := &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -95,6 +107,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "data", *data, "auth", *token != "")
+	logw.Flush() // whoever started the server waits for this line
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
 	}
