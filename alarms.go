@@ -68,7 +68,9 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 		}
 		break
 	}
+	rt.alarmRuns.Add(1)
 	go func() {
+		defer rt.alarmRuns.Done()
 		defer o.alarmsInFlight.Add(-1) // after Done and the reset of indexedAt
 		err := <-done
 		if err == nil {

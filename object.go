@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/durableobjects/durable/internal/actor"
@@ -88,6 +89,18 @@ func (o *object) reconcileAlarm() error {
 	at, ok, err := o.store.MetaInt(metaAlarm)
 	if err != nil || !ok {
 		return err
+	}
+	if o.alarmsInFlight.Load() == 0 {
+		// Usually the entry is there: reading it costs no write to the
+		// node database on every activation.
+		cur, err := o.rt.sched.Lookup(o.alarmKey)
+		if err != nil {
+			return err
+		}
+		if cur != 0 && cur <= at {
+			o.indexedAt.Store(cur)
+			return nil
+		}
 	}
 	return o.indexAlarm(at)
 }
@@ -209,29 +222,45 @@ type eventKey struct{}
 // eventInfo is what the runtime keeps about an event beyond the executor:
 // the WebSocket messages it sent, which leave only with its result.
 type eventInfo struct {
-	o     *object
-	ev    *actor.Event
-	sends []func() // run once the event's writes are durable
+	o  *object
+	ev *actor.Event
+
+	mu       sync.Mutex // Send may be called from any goroutine
+	sends    []func()   // run once the event's writes are durable
+	released bool
+}
+
+// hold adds f to the sends of the event; it reports false once the event
+// was released (a goroutine of a handler that already returned).
+func (info *eventInfo) hold(f func()) bool {
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	if info.released {
+		return false
+	}
+	info.sends = append(info.sends, f)
+	return true
 }
 
 // release runs the event's held sends, or drops them if the event failed
 // (its writes were discarded, so what it said must not leave either).
 func (info *eventInfo) release(err error) {
+	info.mu.Lock()
+	sends := info.sends
+	info.sends, info.released = nil, true
+	info.mu.Unlock()
 	if err == nil {
-		for _, send := range info.sends {
+		for _, send := range sends {
 			send()
 		}
 	}
-	info.sends = nil
 }
 
 // holdOutput runs f when the output gate releases the event holding the
 // object's gate. With no event holding it, f runs inside a new event, so it
 // still waits for the object's earlier writes.
 func (o *object) holdOutput(f func()) {
-	if ev := o.actor.Current(); ev != nil {
-		info := ev.Value.(*eventInfo)
-		info.sends = append(info.sends, f)
+	if ev := o.actor.Current(); ev != nil && ev.Value.(*eventInfo).hold(f) {
 		return
 	}
 	if o.dead.Load() {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/durableobjects/durable/internal/actor"
@@ -98,6 +99,8 @@ type Runtime struct {
 	objects    map[objectKey]*object
 	opened     bool
 	closing    bool
+	closed     bool        // Close finished: the runtime cannot open again
+	stopping   atomic.Bool // closing, read without mu by every call
 	node       *node.DB
 	barrier    *barrier.Barrier
 	sched      *alarm.Scheduler
@@ -107,9 +110,11 @@ type Runtime struct {
 	loops      *actor.Pool // goroutines for the actors' loops
 	janitor    Timer
 	janitorRun sync.Mutex
-	evictions  chan struct{}
-	closingCh  chan struct{} // closed by BeginClose
-	closeMu    sync.Mutex    // one Close at a time
+	evictions  chan struct{}  // wakes evictLoop
+	stopEvict  chan struct{}  // ends evictLoop
+	alarmRuns  sync.WaitGroup // fireAlarm's goroutines, done before the node closes
+	closingCh  chan struct{}  // closed by BeginClose
+	closeMu    sync.Mutex     // one Close at a time
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	stats      stats
@@ -178,6 +183,9 @@ func (rt *Runtime) Open() error {
 	if rt.opened {
 		return errors.New("durable: runtime already open")
 	}
+	if rt.closed {
+		return errors.New("durable: runtime was closed; make a new Runtime to open the directory again")
+	}
 	if rt.Dir == "" {
 		return errors.New("durable: Runtime.Dir is required")
 	}
@@ -236,11 +244,17 @@ func (rt *Runtime) Open() error {
 		Logger:         rt.Logger,
 	})
 	rt.evictions = make(chan struct{}, 1)
+	rt.stopEvict = make(chan struct{})
 	rt.closingCh = make(chan struct{})
 	rt.opened = true
+	classes := make([]string, 0, len(rt.classes))
+	for name := range rt.classes {
+		classes = append(classes, name)
+	}
 	rt.sched = alarm.Start(alarm.Config{
-		DB:  nd,
-		Now: rt.Clock.Now,
+		Classes: classes,
+		DB:      nd,
+		Now:     rt.Clock.Now,
 		AfterFunc: func(d time.Duration, f func()) func() bool {
 			return rt.Clock.AfterFunc(d, f).Stop
 		},
@@ -345,6 +359,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	first := !rt.closing
 	rt.closing = true
+	rt.stopping.Store(true)
 	rt.mu.Unlock()
 	rt.BeginClose()
 	if first {
@@ -382,8 +397,9 @@ func (rt *Runtime) Close(ctx context.Context) error {
 			return fmt.Errorf("durable: close: %w", firstErr)
 		}
 	}
-	close(rt.evictions)
+	close(rt.stopEvict)
 	rt.wg.Wait()
+	rt.alarmRuns.Wait() // their events are over: only their Done is left
 	// In-flight events are done and their sends queued: close the sockets
 	// with 1001 once those are written.
 	var errs []error
@@ -394,7 +410,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.loops.Close()
 	errs = append(errs, rt.storeCfg.Scratch.Close(), rt.node.Close())
 	rt.mu.Lock()
-	rt.opened = false
+	rt.opened, rt.closed = false, true
 	rt.mu.Unlock()
 	return errors.Join(errs...)
 }
@@ -466,7 +482,6 @@ func (rt *Runtime) janitorTick() {
 }
 
 func (rt *Runtime) kickEviction() {
-	defer func() { recover() }() // the channel closes during Close
 	select {
 	case rt.evictions <- struct{}{}:
 	default:
@@ -477,8 +492,13 @@ func (rt *Runtime) kickEviction() {
 // while more than MaxActive are in memory.
 func (rt *Runtime) evictLoop() {
 	defer rt.wg.Done()
-	for range rt.evictions {
-		rt.evictIdle()
+	for {
+		select {
+		case <-rt.evictions:
+			rt.evictIdle()
+		case <-rt.stopEvict:
+			return
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,6 +64,13 @@ func (o *testObject) Append(ctx context.Context, i int) error {
 
 func (o *testObject) Log(ctx context.Context) ([]int, error) { return o.log, nil }
 
+// Block holds the object's gate until the harness's unblock channel closes.
+func (o *testObject) Block(ctx context.Context) error {
+	o.h.blocked <- struct{}{}
+	<-o.h.unblock
+	return nil
+}
+
 type harness struct {
 	t       *testing.T
 	rt      *durable.Runtime
@@ -70,6 +78,8 @@ type harness struct {
 	created atomic.Int64
 	clock   *durabletest.Clock
 	alarms  chan alarmRun
+	blocked chan struct{} // Block started
+	unblock chan struct{} // closed to end Block
 }
 
 // newHarness opens a runtime in a temp dir with one class, "obj".
@@ -78,7 +88,8 @@ func newHarness(t *testing.T, dir string, configure func(rt *durable.Runtime)) *
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	h := &harness{t: t, clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), alarms: make(chan alarmRun, 100)}
+	h := &harness{t: t, clock: durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)), alarms: make(chan alarmRun, 100),
+		blocked: make(chan struct{}, 1), unblock: make(chan struct{})}
 	h.rt = durable.NewRuntime(dir)
 	h.rt.Clock = h.clock
 	if configure != nil {
@@ -380,5 +391,43 @@ func TestOverloadedFailsFast(t *testing.T) {
 	log := call[[]int](t, stub, "Log", nil)
 	if len(log) != ok+1 {
 		t.Fatalf("object ran %d events, %d were accepted", len(log), ok+1)
+	}
+}
+
+// Once Close began, a stub that still holds its live object is refused too:
+// it cannot keep an object busy and hold Close up. A closed runtime does not
+// open again.
+func TestCallsRefusedOnceCloseBegins(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.Get(h.ns.IDFromName("a"))
+	call[int](t, stub, "Incr", nil) // the stub now holds the live object
+	blockDone := make(chan error, 1)
+	go func() { _, err := durable.Call[struct{}](context.Background(), stub, "Block", nil); blockDone <- err }()
+	<-h.blocked
+
+	expired, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.rt.Close(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a busy object and a canceled context: %v, want context.Canceled", err)
+	}
+	callCtx, cancelCall := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelCall()
+	if _, err := durable.Call[int](callCtx, stub, "Incr", nil); !errors.Is(err, durable.ErrClosed) {
+		t.Fatalf("call during Close: %v, want ErrClosed", err)
+	}
+	close(h.unblock)
+	if err := <-blockDone; err != nil {
+		t.Fatalf("the event in flight when Close began: %v", err)
+	}
+	if err := h.rt.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := h.rt.Open(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("Open after Close: %v, want an error saying the runtime was closed", err)
+	}
+	// Only the first Incr committed.
+	h2 := newHarness(t, h.rt.Dir, nil)
+	if n := call[int](t, h2.ns.Get(h2.ns.IDFromName("a")), "Incr", nil); n != 2 {
+		t.Fatalf("after reopening, Incr = %d, want 2", n)
 	}
 }

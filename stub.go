@@ -90,6 +90,9 @@ func (s *Stub) sendOnce(ctx context.Context, run func(ctx context.Context, o *ob
 	if s.id.ns != s.ns {
 		return nil, fmt.Errorf("%w: ID belongs to another namespace", ErrInvalidID)
 	}
+	if s.ns.rt.stopping.Load() {
+		return nil, ErrClosed // also for a stub that still holds its live object
+	}
 	for {
 		o := s.obj.Load()
 		if o == nil || o.dead.Load() {
