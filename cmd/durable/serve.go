@@ -65,6 +65,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	rt.IdleTimeout = *idle
 	rt.MaxActive = *maxActive
 	rt.MaxQueue = *maxQueue
+	// The server's only WebSockets are documents, whose biggest message (a
+	// whole document, escaped) fits what a PUT of one may send: a bigger
+	// message is refused (1009) before it is buffered.
+	rt.MaxWebSocketMessage = gateway.DocsMaxBody
 	rt.WebSocketOriginPatterns = origins
 	switch *syncMethod {
 	case "syncfs":
