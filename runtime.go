@@ -201,7 +201,14 @@ func (rt *Runtime) Open() error {
 		return fmt.Errorf("durable: %w", err)
 	}
 	rt.node = nd
-	rt.storeCfg = sqlstore.Config{Template: template, Dirs: &sqlstore.DirCache{}, Scratch: &sqlstore.ScratchPool{}}
+	rt.storeCfg = sqlstore.Config{
+		Template: template,
+		Dirs:     &sqlstore.DirCache{},
+		Scratch:  &sqlstore.ScratchPool{},
+		OnCheckpointError: func(path string, err error) {
+			rt.Logger.Warn("checkpoint failed; the commits stay in the WAL and the checkpoint is retried", "file", path, "err", err)
+		},
+	}
 	rt.actorCfg = actor.Config{
 		MaxQueue: rt.MaxQueue,
 		MaxBatch: rt.MaxBatch,

@@ -16,8 +16,10 @@
 package sqlstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -49,6 +51,9 @@ type Config struct {
 	// Dirs remembers directories known to exist, so creating a file in an
 	// existing fan-out directory costs no mkdir.
 	Dirs *DirCache
+	// OnCheckpointError is told when a checkpoint after a commit fails
+	// (the commit stands; the checkpoint is tried again later).
+	OnCheckpointError func(path string, err error)
 	// Scratch lends in-memory databases for read-only SQL on objects with
 	// no file yet; nil makes a new one each time.
 	Scratch *ScratchPool
@@ -92,7 +97,12 @@ func (s *Store) Exists() (bool, error) {
 	if s.checked {
 		return s.exists, nil
 	}
-	switch _, err := os.Stat(s.path); {
+	switch fi, err := os.Stat(s.path); {
+	case err == nil && fi.Size() < int64(len(s.cfg.Template)):
+		if err := s.repairCreate(fi.Size()); err != nil {
+			return false, err
+		}
+		s.exists = true
 	case err == nil:
 		s.exists = true
 	case errors.Is(err, fs.ErrNotExist):
@@ -211,10 +221,17 @@ func (s *Store) CommitBatch() (wrote bool, err error) {
 	}
 	wrote, s.wrote = s.wrote, false
 	if s.walPages >= CheckpointPages {
+		// The commit is done whatever happens here: a failed checkpoint
+		// leaves the commits in the WAL, where SQLite reads them and a
+		// restart replays them. It is reported and tried again after the
+		// next commit; the WAL grows meanwhile.
 		if _, _, err := s.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE); err != nil {
-			return wrote, s.fail(fmt.Errorf("checkpoint %s: %w", s.path, err))
+			if s.cfg.OnCheckpointError != nil {
+				s.cfg.OnCheckpointError(s.path, err)
+			}
+		} else {
+			s.walPages = 0
 		}
-		s.walPages = 0
 	}
 	return wrote, nil
 }
@@ -330,6 +347,32 @@ func (s *Store) create() error {
 		return s.fail(fmt.Errorf("create %s: %w", s.path, err))
 	}
 	s.exists, s.checked, s.created = true, true, true
+	return nil
+}
+
+// repairCreate finishes a file whose creation a power loss cut short: the
+// directory entry reached the disk, not all of the template copied into it.
+// Such a file is empty or a prefix of the template; the object's commits,
+// if any survived, are all in its WAL (the file was never checkpointed, or
+// it would be whole), and they apply to the template's pages. A short file
+// that is not a prefix of the template is left for SQLite to report.
+func (s *Store) repairCreate(size int64) error {
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return s.fail(fmt.Errorf("repair %s: %w", s.path, err))
+	}
+	defer f.Close()
+	head := make([]byte, size)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return s.fail(fmt.Errorf("repair %s: %w", s.path, err))
+	}
+	if !bytes.Equal(head, s.cfg.Template[:size]) {
+		return nil
+	}
+	if _, err := f.WriteAt(s.cfg.Template[size:], size); err != nil {
+		return s.fail(fmt.Errorf("repair %s: %w", s.path, err))
+	}
+	s.created = true // synced with the object's next commit, like a new file
 	return nil
 }
 
