@@ -36,6 +36,11 @@ type object struct {
 	// firing and the scheduler's Done: meanwhile indexedAt cannot be trusted.
 	alarmsInFlight atomic.Int32
 
+	// Sends made while no event could take them wait in outPending for
+	// the internal event that will; later sends join them until it runs.
+	outMu      sync.Mutex
+	outPending *heldSends
+
 	lastUsed atomic.Int64 // Clock nanoseconds of the last event
 	dead     atomic.Bool  // evicted; look the object up again
 	gone     chan struct{}
@@ -256,10 +261,23 @@ func (info *eventInfo) release(err error) {
 	}
 }
 
+// heldSends are sends waiting for the internal event that will hold them.
+type heldSends struct{ fs []func() }
+
 // holdOutput runs f when the output gate releases the event holding the
-// object's gate. With no event holding it, f runs inside a new event, so it
-// still waits for the object's earlier writes.
+// object's gate. With no event holding it (a goroutine of a handler that
+// returned), f joins a new internal event, so it still waits for the
+// object's earlier writes. Sends of one goroutine leave in the order it made
+// them: events are released in order, and while that internal event waits
+// in the mailbox, later sends join it rather than an event ahead of it.
 func (o *object) holdOutput(f func()) {
+	o.outMu.Lock()
+	if p := o.outPending; p != nil {
+		p.fs = append(p.fs, f)
+		o.outMu.Unlock()
+		return
+	}
+	o.outMu.Unlock()
 	if ev := o.actor.Current(); ev != nil && ev.Value.(*eventInfo).hold(f) {
 		return
 	}
@@ -267,9 +285,42 @@ func (o *object) holdOutput(f func()) {
 		f() // evicted: nothing of its is waiting for a sync
 		return
 	}
-	if _, err := o.submit(context.Background(), true, func(context.Context, *object) {
-		o.holdOutput(f)
-	}); err != nil {
-		f()
+	o.outMu.Lock()
+	if p := o.outPending; p != nil { // another goroutine made one meanwhile
+		p.fs = append(p.fs, f)
+		o.outMu.Unlock()
+		return
 	}
+	p := &heldSends{fs: []func(){f}}
+	o.outPending = p
+	o.outMu.Unlock()
+	_, err := o.submit(context.Background(), true, func(ctx context.Context, _ *object) {
+		info := ctx.Value(eventKey{}).(*eventInfo)
+		// Under outMu, so a send that finds outPending gone (and joins this
+		// event as the current one) comes after these.
+		o.outMu.Lock()
+		defer o.outMu.Unlock()
+		for _, f := range o.takeHeld(p) {
+			info.hold(f)
+		}
+	})
+	if err != nil {
+		o.outMu.Lock()
+		fs := o.takeHeld(p)
+		o.outMu.Unlock()
+		for _, f := range fs {
+			f() // the object cannot take an event: send without waiting
+		}
+	}
+}
+
+// takeHeld empties p and stops later sends from joining it. outMu must be
+// held.
+func (o *object) takeHeld(p *heldSends) []func() {
+	if o.outPending == p {
+		o.outPending = nil
+	}
+	fs := p.fs
+	p.fs = nil
+	return fs
 }

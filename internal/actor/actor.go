@@ -125,9 +125,11 @@ type Actor struct {
 	gen       uint64
 	active    bool // the host has an instance
 
-	relMu   sync.Mutex
-	pending []*release // batches waiting for their sync, in commit order
-	idle    chan struct{}
+	relMu      sync.Mutex
+	pending    []*release // batches waiting for their sync, in commit order
+	outbox     []*release // batches free to leave, in commit order
+	delivering bool       // a goroutine is delivering the outbox
+	idle       chan struct{}
 }
 
 type release struct {
@@ -192,7 +194,13 @@ func (a *Actor) Busy() bool {
 	}
 	a.relMu.Lock()
 	defer a.relMu.Unlock()
-	return len(a.pending) > 0
+	return a.releasing()
+}
+
+// releasing reports whether results wait for a sync or are being
+// delivered. relMu must be held.
+func (a *Actor) releasing() bool {
+	return len(a.pending) > 0 || len(a.outbox) > 0 || a.delivering
 }
 
 // Kill marks the actor dead if it has no work, so later Enqueue calls fail
@@ -208,7 +216,7 @@ func (a *Actor) Kill() bool {
 	}
 	a.relMu.Lock()
 	defer a.relMu.Unlock()
-	if len(a.pending) > 0 {
+	if a.releasing() {
 		return false
 	}
 	a.dead = true
@@ -448,13 +456,17 @@ func (a *Actor) finishBatch() {
 	a.release(done, wrote, files)
 }
 
-// release delivers results once every commit before them is durable.
+// release delivers results once every commit before them is durable, in
+// commit order: a batch that wrote nothing still waits for the batches
+// before it (what it read may be theirs, and what it sends must not pass
+// theirs).
 func (a *Actor) release(events []*Event, wrote bool, files []string) {
 	r := &release{events: events, ready: !wrote}
 	a.relMu.Lock()
 	if r.ready && len(a.pending) == 0 {
+		a.outbox = append(a.outbox, r)
 		a.relMu.Unlock()
-		deliver(r)
+		a.deliverOutbox()
 		return
 	}
 	a.pending = append(a.pending, r)
@@ -472,20 +484,41 @@ func (a *Actor) release(events []*Event, wrote bool, files []string) {
 func (a *Actor) synced(r *release, err error) {
 	a.relMu.Lock()
 	r.ready, r.err = true, err
-	var out []*release
 	for len(a.pending) > 0 && a.pending[0].ready {
-		out = append(out, a.pending[0])
+		a.outbox = append(a.outbox, a.pending[0])
 		a.pending[0] = nil
 		a.pending = a.pending[1:]
 	}
 	if len(a.pending) == 0 {
 		a.pending = nil
 	}
+	a.relMu.Unlock()
+	a.deliverOutbox()
+}
+
+// deliverOutbox delivers the outbox in order. One goroutine delivers at a
+// time (the actor's loop, or a sync's callback): whoever finds another at
+// it leaves its batches to that one, so no batch's results overtake an
+// earlier one's.
+func (a *Actor) deliverOutbox() {
+	a.relMu.Lock()
+	if a.delivering {
+		a.relMu.Unlock()
+		return
+	}
+	a.delivering = true
+	for len(a.outbox) > 0 {
+		out := a.outbox
+		a.outbox = nil
+		a.relMu.Unlock()
+		for _, r := range out {
+			deliver(r)
+		}
+		a.relMu.Lock()
+	}
+	a.delivering = false
 	idle := len(a.pending) == 0 && a.idle != nil
 	a.relMu.Unlock()
-	for _, r := range out {
-		deliver(r)
-	}
 	if idle {
 		a.signalIdle()
 	}

@@ -60,3 +60,66 @@ func TestOutsideGateRefusedInConstructor(t *testing.T) {
 		t.Fatalf("OutsideGate in Activate: %v, want ErrInConstructor", h.err)
 	}
 }
+
+// writingHost reports a write for every batch whose events set write.
+type writingHost struct {
+	host
+	write bool
+}
+
+func (h *writingHost) Commit() (bool, []string, error) {
+	w := h.write
+	h.write = false
+	return w, nil, nil
+}
+
+// Results leave in commit order even when a batch that wrote nothing is
+// released while an earlier batch's results are still being delivered (by
+// the sync's goroutine): the later batch waits for them.
+func TestResultsLeaveInCommitOrder(t *testing.T) {
+	h := &writingHost{}
+	cfg := &Config{MaxQueue: 10, MaxBatch: 10, Sync: func(_ []string, done func(error)) { go done(nil) }}
+	a := New(h, cfg)
+	var order []int // appended by Done callbacks, one at a time by design
+	firstDelivering, unblock := make(chan struct{}), make(chan struct{})
+	dones := make(chan struct{}, 2)
+	a.Enqueue(&Event{Ctx: context.Background(), Run: func(context.Context) { h.write = true }, Done: func(error) {
+		close(firstDelivering)
+		<-unblock
+		order = append(order, 1)
+		dones <- struct{}{}
+	}})
+	<-firstDelivering
+	a.Enqueue(&Event{Ctx: context.Background(), Run: func(context.Context) {}, Done: func(error) {
+		order = append(order, 2)
+		dones <- struct{}{}
+	}})
+	// Wait until the loop ran the second event and released it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.mu.Lock()
+		running := a.running || len(a.queue) > 0
+		a.mu.Unlock()
+		if !running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second event did not run")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(unblock)
+	for range 2 {
+		select {
+		case <-dones:
+		case <-time.After(10 * time.Second):
+			t.Fatal("results not delivered")
+		}
+	}
+	if len(order) != 2 || order[0] != 1 || order[1] != 2 {
+		t.Fatalf("results delivered in order %v, want [1 2]", order)
+	}
+	if err := a.WaitIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
