@@ -216,7 +216,9 @@ func (a *Actor) Kill() bool {
 	}
 	a.relMu.Lock()
 	defer a.relMu.Unlock()
-	if a.releasing() {
+	// Results being delivered do not keep the host: they need nothing of
+	// it. A sync still pending does (its files must stay open).
+	if len(a.pending) > 0 {
 		return false
 	}
 	a.dead = true
