@@ -49,7 +49,7 @@ type object struct {
 
 func newObject(rt *Runtime, ns *Namespace, raw [32]byte) *object {
 	o := &object{rt: rt, ns: ns, raw: raw, gone: make(chan struct{})}
-	o.store = sqlstore.New(&rt.storeCfg, objectPath(rt.Dir, ns.name, raw))
+	o.store = sqlstore.New(ns.storeCfg, objectPath(rt.Dir, ns.name, raw))
 	o.actor = actor.New(o, &rt.actorCfg)
 	o.alarmKey = alarm.Key{NS: ns.name, ID: raw}
 	o.storage.o = o
@@ -179,7 +179,7 @@ func (o *object) Rollback() {
 	if err := o.store.Err(); err != nil {
 		o.rt.Logger.Error("object storage failed; reopening", "class", o.ns.name, "id", o.id().String(), "err", err)
 		o.store.Close()
-		o.store = sqlstore.New(&o.rt.storeCfg, o.store.Path())
+		o.store = sqlstore.New(o.ns.storeCfg, o.store.Path())
 		o.walFresh = true
 	}
 }

@@ -195,7 +195,7 @@ func (rt *Runtime) Open() error {
 	if err != nil {
 		return fmt.Errorf("durable: %w", err)
 	}
-	template, err := sqlstore.NewTemplate(rt.Dir)
+	template, err := sqlstore.NewTemplate(rt.Dir, "")
 	if err != nil {
 		nd.Close()
 		return fmt.Errorf("durable: %w", err)
@@ -238,6 +238,22 @@ func (rt *Runtime) Open() error {
 	}
 	for _, ns := range rt.classes {
 		ns.key = namespaceKey(nd.Secret(), ns.name)
+		ns.storeCfg = &rt.storeCfg
+		if ns.schema == "" {
+			continue
+		}
+		tmpl, err := sqlstore.NewTemplate(rt.Dir, ns.schema)
+		if err != nil {
+			rt.closeScratch()
+			if rt.barrier != nil {
+				rt.barrier.Close()
+			}
+			nd.Close()
+			return fmt.Errorf("durable: class %q: %w", ns.name, err)
+		}
+		cfg := rt.storeCfg
+		cfg.Template, cfg.Scratch = tmpl, &sqlstore.ScratchPool{Schema: ns.schema}
+		ns.storeCfg = &cfg
 	}
 	rt.objects = map[objectKey]*object{}
 	rt.sockets = hibernate.New(hibernate.Config{
@@ -415,7 +431,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		errs = append(errs, rt.barrier.Close())
 	}
 	rt.loops.Close()
-	errs = append(errs, rt.storeCfg.Scratch.Close(), rt.node.Close())
+	errs = append(errs, rt.closeScratch(), rt.node.Close())
 	rt.mu.Lock()
 	rt.opened, rt.closed = false, true
 	rt.mu.Unlock()
@@ -571,4 +587,15 @@ func (rt *Runtime) finishEviction(o *object, closing bool) {
 	rt.stats.activeObjects.Add(-1)
 	rt.stats.evictions.Add(1)
 	close(o.gone)
+}
+
+// closeScratch closes the scratch databases of every class.
+func (rt *Runtime) closeScratch() error {
+	errs := []error{rt.storeCfg.Scratch.Close()}
+	for _, ns := range rt.classes {
+		if ns.storeCfg != nil && ns.storeCfg != &rt.storeCfg {
+			errs = append(errs, ns.storeCfg.Scratch.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -43,7 +43,7 @@ func Create(ctx context.Context, cfg Config) (r *CreateResult, err error) {
 	if err := os.Mkdir(naive, 0o755); err != nil {
 		return nil, err
 	}
-	template, err := sqlstore.NewTemplate(dir)
+	template, err := sqlstore.NewTemplate(dir, "")
 	if err != nil {
 		return nil, err
 	}

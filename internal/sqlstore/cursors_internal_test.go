@@ -12,7 +12,7 @@ import (
 // of n statements take O(n²) time and O(n) memory).
 func TestFinishedCursorsAreNotKept(t *testing.T) {
 	dir := t.TempDir()
-	tmpl, err := NewTemplate(dir)
+	tmpl, err := NewTemplate(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}

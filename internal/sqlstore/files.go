@@ -41,7 +41,10 @@ const reservedObjects = 2
 // NewTemplate builds the bytes of an empty object database in WAL mode, by
 // creating one in dir and reading it back. Copying these bytes is how new
 // objects are created: far cheaper than building a database per object.
-func NewTemplate(dir string) ([]byte, error) {
+// classSchema, if not empty, is SQL run after the internal schema (a
+// class's tables), so its objects start with them; it may not create
+// names with the reserved prefix.
+func NewTemplate(dir, classSchema string) ([]byte, error) {
 	f, err := os.CreateTemp(dir, ".template-*.sqlite")
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", err)
@@ -55,6 +58,9 @@ func NewTemplate(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("template: %w", err)
 	}
 	err = c.Exec("PRAGMA page_size=4096; PRAGMA journal_mode=WAL;" + schema)
+	if err == nil && classSchema != "" {
+		err = execClassSchema(c, classSchema)
+	}
 	if cerr := c.Close(); err == nil {
 		err = cerr
 	}
@@ -66,4 +72,24 @@ func NewTemplate(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("template: %w", err)
 	}
 	return b, nil
+}
+
+// execClassSchema runs a class's schema on a new database (a template or
+// a scratch database).
+func execClassSchema(c *sqlite3.Conn, classSchema string) error {
+	if err := c.Exec(classSchema); err != nil {
+		return fmt.Errorf("class schema: %w", err)
+	}
+	st, _, err := c.Prepare(`SELECT count(*) FROM sqlite_schema WHERE name LIKE '\_durable\_%' ESCAPE '\'`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if !st.Step() {
+		return st.Err()
+	}
+	if st.ColumnInt(0) != reservedObjects {
+		return fmt.Errorf("class schema: names starting with %q are reserved", reservedPrefix)
+	}
+	return nil
 }

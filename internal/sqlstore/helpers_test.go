@@ -24,7 +24,7 @@ type testStore struct {
 func newTestStore(t *testing.T) *testStore {
 	t.Helper()
 	dir := t.TempDir()
-	tmpl, err := sqlstore.NewTemplate(dir)
+	tmpl, err := sqlstore.NewTemplate(dir, "")
 	if err != nil {
 		t.Fatalf("NewTemplate: %v", err)
 	}

@@ -18,6 +18,10 @@ import (
 // ever run on it, so it stays as it was. One that ran a PRAGMA (which may
 // change the connection's settings) is closed instead.
 type ScratchPool struct {
+	// Schema is the class schema of the template (see NewTemplate): a
+	// scratch database has the tables a new object has.
+	Schema string
+
 	mu     sync.Mutex
 	free   []*sqlite3.Conn
 	closed bool
@@ -27,12 +31,16 @@ type ScratchPool struct {
 // 330 KiB each).
 const maxFreeScratch = 8
 
-func newScratch() (*sqlite3.Conn, error) {
+func newScratch(classSchema string) (*sqlite3.Conn, error) {
 	c, err := sqlite3.Open(":memory:")
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Exec(schema); err != nil {
+	err = c.Exec(schema)
+	if err == nil && classSchema != "" {
+		err = execClassSchema(c, classSchema)
+	}
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -51,8 +59,9 @@ func (p *ScratchPool) get() (*sqlite3.Conn, error) {
 			return c, nil
 		}
 		p.mu.Unlock()
+		return newScratch(p.Schema)
 	}
-	return newScratch()
+	return newScratch("")
 }
 
 func (p *ScratchPool) put(c *sqlite3.Conn) error {

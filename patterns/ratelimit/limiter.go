@@ -24,8 +24,9 @@ import (
 //     time ms + frac/den, and the window of the check that set it (the row
 //     goes once the bucket has been full that long).
 //
-// The two small records live in the KV table every object has, so a key
-// costs at most two schema objects, and a token-bucket key none.
+// The two small records live in the KV table every object has. The log's
+// table and index are the class schema (Namespace.SetSchema), so a key's
+// database is born with them and its first check runs no DDL.
 const logSchema = `
 CREATE TABLE IF NOT EXISTS rl_log (
 	cum  INTEGER PRIMARY KEY,
@@ -135,15 +136,8 @@ func (l *limiter) load() error {
 func (l *limiter) loadLog() error {
 	s := l.st.Storage()
 	l.lastCum, l.lastTs, l.firstTs = 0, 0, 0
-	if l.hasLog == logUnknown {
-		n, _, err := queryInt(s, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'rl_log'`)
-		if err != nil {
-			return err
-		}
-		l.hasLog = logMissing
-		if n == 1 {
-			l.hasLog = logExists
-		}
+	if err := l.lookForLog(s); err != nil {
+		return err
 	}
 	if l.hasLog != logExists {
 		return nil
@@ -210,15 +204,32 @@ func (l *limiter) write(fn func(s *durable.Storage) error) error {
 	return err
 }
 
+// lookForLog finds out, once per activation, whether the log table exists.
+func (l *limiter) lookForLog(s *durable.Storage) error {
+	if l.hasLog != logUnknown {
+		return nil
+	}
+	n, _, err := queryInt(s, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'rl_log'`)
+	if err != nil {
+		return err
+	}
+	l.hasLog = logMissing
+	if n == 1 {
+		l.hasLog = logExists
+	}
+	return nil
+}
+
 // ensureLog creates the sliding log's table if it does not exist.
 //
-// When it is not known whether the table exists, the log is empty (load
-// reads the log whenever the retention record says it may hold entries), so
-// there is nothing to read: CREATE ... IF NOT EXISTS settles it without
-// looking. Looking first would cost more for a new key than creating: on an
-// object with no file yet, a query of sqlite_schema runs on a scratch
-// database opened for it (a fifth of the CPU of a new key's first check).
+// Objects created since the class had a schema (Register sets logSchema)
+// are born with the table, and looking costs a read; creating it (DDL) was
+// over half of a new key's first check (docs/benchmarks.md). Older objects
+// get it here.
 func (l *limiter) ensureLog(s *durable.Storage) error {
+	if err := l.lookForLog(s); err != nil {
+		return err
+	}
 	if l.hasLog == logExists {
 		return nil
 	}

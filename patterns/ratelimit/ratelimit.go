@@ -114,6 +114,9 @@ func Register(rt *durable.Runtime) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ns.SetSchema(logSchema); err != nil {
+		return nil, err
+	}
 	return &Client{ns: ns}, nil
 }
 

@@ -1,0 +1,98 @@
+package durable_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/durableobjects/durable"
+)
+
+// sqlObject runs SQL for the schema tests.
+type sqlObject struct{ st *durable.State }
+
+// Count reads the number of rows of notes.
+func (o *sqlObject) Count(ctx context.Context) (int64, error) {
+	var n int64
+	c, err := o.st.Storage().Exec("SELECT count(*) FROM notes")
+	if err != nil {
+		return 0, err
+	}
+	return n, c.One(&n)
+}
+
+// Add inserts a note.
+func (o *sqlObject) Add(ctx context.Context, text string) error {
+	_, err := o.st.Storage().Exec("INSERT INTO notes (text) VALUES (?)", text)
+	return err
+}
+
+const notesSchema = `CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);
+CREATE INDEX notes_text ON notes (text);`
+
+func openWithSchema(t *testing.T, dir, schema string) (*durable.Runtime, *durable.Namespace, error) {
+	t.Helper()
+	rt := durable.NewRuntime(dir)
+	ns, err := rt.Register("notes", func(st *durable.State) any { return &sqlObject{st: st} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetSchema(schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		return nil, nil, err
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return rt, ns, nil
+}
+
+// A class's objects are born with its schema: a read on an object with no
+// file yet finds the (empty) table, and the first write needs no DDL.
+func TestClassSchema(t *testing.T) {
+	dir := t.TempDir()
+	_, ns, err := openWithSchema(t, dir, notesSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := ns.Get(ns.IDFromName("a"))
+	if n := call[int64](t, stub, "Count", nil); n != 0 {
+		t.Fatalf("Count on a new object = %d", n)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "notes", "*", "*.sqlite"))
+	if len(files) != 0 {
+		t.Fatalf("a read made files: %v", files)
+	}
+	call[struct{}](t, stub, "Add", "hello")
+	if n := call[int64](t, stub, "Count", nil); n != 1 {
+		t.Fatalf("Count after Add = %d, want 1", n)
+	}
+}
+
+// SetSchema after Open is refused; a schema that fails, or that uses the
+// reserved prefix, fails Open with an error naming the class.
+func TestClassSchemaErrors(t *testing.T) {
+	_, ns, err := openWithSchema(t, t.TempDir(), notesSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.SetSchema("CREATE TABLE late (x)"); err == nil {
+		t.Fatal("SetSchema after Open succeeded")
+	}
+	for _, bad := range []string{
+		"CREATE TABLE _durable_mine (x)",
+		"CREATE TABLE notes (",
+		"CREATE TABLE _durable_kv (x)",
+	} {
+		dir := t.TempDir()
+		_, _, err := openWithSchema(t, dir, bad)
+		if err == nil || !strings.Contains(err.Error(), `"notes"`) {
+			t.Fatalf("schema %q: Open error %v, want one naming the class", bad, err)
+		}
+		// The failed Open released the directory: a good schema opens it.
+		if _, _, err := openWithSchema(t, dir, notesSchema); err != nil {
+			t.Fatalf("Open after a failed Open: %v", err)
+		}
+	}
+}
