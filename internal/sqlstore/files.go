@@ -80,16 +80,5 @@ func execClassSchema(c *sqlite3.Conn, classSchema string) error {
 	if err := c.Exec(classSchema); err != nil {
 		return fmt.Errorf("class schema: %w", err)
 	}
-	st, _, err := c.Prepare(`SELECT count(*) FROM sqlite_schema WHERE name LIKE '\_durable\_%' ESCAPE '\'`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if !st.Step() {
-		return st.Err()
-	}
-	if st.ColumnInt(0) != reservedObjects {
-		return fmt.Errorf("class schema: names starting with %q are reserved", reservedPrefix)
-	}
-	return nil
+	return checkReserved(c)
 }

@@ -178,7 +178,7 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 		return fail(err)
 	}
 	if ddl {
-		if err := s.checkReserved(c); err != nil {
+		if err := checkReserved(c); err != nil {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")
 			return fail(err)
 		}
@@ -194,10 +194,10 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	return cur, nil
 }
 
-// checkReserved fails if a statement created a schema object with the
-// reserved prefix (ALTER TABLE ... RENAME TO is not visible to the
-// authorizer).
-func (s *Store) checkReserved(c *sqlite3.Conn) error {
+// checkReserved fails if a statement (a user's, or a class schema) created
+// a schema object with the reserved prefix (ALTER TABLE ... RENAME TO is not
+// visible to the authorizer).
+func checkReserved(c *sqlite3.Conn) error {
 	st, _, err := c.Prepare(`SELECT count(*) FROM sqlite_schema WHERE name LIKE '\_durable\_%' ESCAPE '\'`)
 	if err != nil {
 		return err
