@@ -46,6 +46,8 @@
 //
 // An object that never writes never gets a file: files appear on the first
 // write, copied from a template, under <dir>/<class>/<2 hex>/<id>.sqlite.
+// [Namespace.SetSchema] builds a class's tables into its template, so its
+// objects are born with them and their first write runs no DDL.
 //
 // # Output gate and group commit
 //
