@@ -80,11 +80,13 @@ func TestEvictKeepsSmallWAL(t *testing.T) {
 func TestEvictCheckpointsLargeWAL(t *testing.T) {
 	ts := newTestStore(t)
 	value := bytes.Repeat([]byte("x"), 3000)
-	for i := 0; ts.walSize() <= sqlstore.KeepWALBytes; i++ {
-		ts.event(func(s *sqlstore.Store) { mustPut(t, s, fmt.Sprint("k", i), value) })
-		if i > 1000 {
-			t.Fatal("WAL never grew past KeepWALBytes")
+	ts.event(func(s *sqlstore.Store) { // one commit of more pages than the WAL keeps
+		for i := range 2 * sqlstore.CheckpointPages {
+			mustPut(t, s, fmt.Sprint("k", i), value)
 		}
+	})
+	if got := ts.walSize(); got <= sqlstore.KeepWALBytes {
+		t.Fatalf("WAL size after a large commit = %d, want > %d", got, sqlstore.KeepWALBytes)
 	}
 	ts.evictAndReopen()
 	if got := ts.walSize(); got != -1 {
@@ -132,4 +134,26 @@ func TestScratchPoolDoesNotLeakPragmas(t *testing.T) {
 	if a.fileExists() || b.fileExists() {
 		t.Error("read-only SQL created a file")
 	}
+}
+
+// Small commits do not grow the WAL past CheckpointPages frames: a commit
+// that reaches them is checkpointed, and the next one overwrites the WAL
+// from its start, so a sync round rewrites blocks the file already has
+// instead of growing it (which costs the filesystem an allocation and an
+// inode write per file per round).
+func TestWALIsReusedAfterCheckpoint(t *testing.T) {
+	ts := newTestStore(t)
+	for i := range 4 * sqlstore.CheckpointPages {
+		ts.event(func(s *sqlstore.Store) { mustPut(t, s, "k", []byte(fmt.Sprint(i))) })
+		if got := ts.walSize(); got > sqlstore.KeepWALBytes {
+			t.Fatalf("after %d one-page commits the WAL is %d bytes, want <= %d (%d frames)",
+				i+1, got, sqlstore.KeepWALBytes, sqlstore.CheckpointPages)
+		}
+	}
+	ts.evictAndReopen()
+	ts.event(func(s *sqlstore.Store) {
+		if got, want := getString(t, s, "k"), fmt.Sprint(4*sqlstore.CheckpointPages-1); got != want {
+			t.Errorf("k after reuse and Evict = %q, want %q", got, want)
+		}
+	})
 }
