@@ -8,6 +8,7 @@
 #
 # Servers:
 #   durable          go run ./cmd/durable serve (built once), "not built yet" if absent
+#   durable-base     the same built from git ref BENCH_BASELINE (only with it)
 #   redis-always     bench/redispeer on redis-server, appendonly yes, appendfsync always
 #   redis-everysec   the same with appendfsync everysec (for reference)
 #   workerd          bench/workerd on workerd, SQLite Durable Objects on local disk
@@ -18,7 +19,15 @@
 #   BENCH_CONNS      concurrent connections           (default 16)
 #   BENCH_REPS       repetitions; order alternates    (default 1)
 #   BENCH_SCENARIOS  space-separated scenario names   (default: all five)
-#   BENCH_SERVERS    space-separated server names     (default: all four)
+#   BENCH_SERVERS    space-separated server names     (default: all four,
+#                    and durable-base after durable if BENCH_BASELINE is set)
+#   BENCH_BASELINE   git ref (HEAD~3, a tag, a hash) to build ./cmd/durable
+#                    from as server durable-base: same flags, fresh data dir,
+#                    alternating with the others, for before/after figures in
+#                    one run. The tree is exported with git archive into the
+#                    temp dir (nothing is written to the repository) and
+#                    deleted on exit; a ref that does not build is reported
+#                    like a missing server. durable is the working tree.
 #   BENCH_OUT        directory for the raw results    (default: a temp dir)
 #   BENCH_DURABLE_FLAGS  extra flags for durable serve, e.g. "--sync fdatasync"
 #   BENCH_NOFILE     open-file limit to raise to if lower (default 65536;
@@ -34,7 +43,12 @@ WARMUP=${BENCH_WARMUP:-1s}
 CONNS=${BENCH_CONNS:-16}
 REPS=${BENCH_REPS:-1}
 SCENARIOS=${BENCH_SCENARIOS:-"ratelimit-one ratelimit-10k lock-cycle session-create session-get"}
-SERVERS=${BENCH_SERVERS:-"durable redis-always redis-everysec workerd"}
+BASE_REF=${BENCH_BASELINE:-}
+if [ -n "$BASE_REF" ]; then
+	SERVERS=${BENCH_SERVERS:-"durable durable-base redis-always redis-everysec workerd"}
+else
+	SERVERS=${BENCH_SERVERS:-"durable redis-always redis-everysec workerd"}
+fi
 DURABLE_FLAGS=${BENCH_DURABLE_FLAGS:-}
 NOFILE=${BENCH_NOFILE:-65536}
 
@@ -56,7 +70,7 @@ cleanup() {
 	for pid in "${PIDS[@]:-}"; do
 		[ -n "$pid" ] && wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$WORK/run" "$WORK/bin" "$WORK/done"
+	rm -rf "$WORK/run" "$WORK/bin" "$WORK/done" "$WORK/base"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -108,6 +122,44 @@ setup() {
 			echo "durable: not built yet"
 		fi
 	fi
+	BASE_MISSING=
+	BASE_COMMIT=
+	BASE_REPORTED=
+	if [[ " $SERVERS " == *" durable-base "* ]]; then
+		build_base
+	fi
+}
+
+# build_base: ./cmd/durable at BENCH_BASELINE into $WORK/bin/durable-base, from
+# a git archive export (no worktree, so nothing is left in the repository even
+# if the script is killed); sets BASE_COMMIT, or BASE_MISSING on failure.
+build_base() {
+	if [ -z "$BASE_REF" ]; then
+		BASE_MISSING="BENCH_BASELINE not set"
+		log "durable-base: BENCH_BASELINE not set"
+		return
+	fi
+	local commit
+	if ! commit=$(git -C "$ROOT" rev-parse --verify --quiet "$BASE_REF^{commit}"); then
+		BASE_MISSING="no commit ${BASE_REF//[\"\\]/}"
+		log "durable-base: $BASE_REF is not a commit"
+		return
+	fi
+	BASE_COMMIT=$(git -C "$ROOT" rev-parse --short "$commit")
+	log "building durable-base from $BASE_REF ($BASE_COMMIT)"
+	rm -rf "$WORK/base"
+	mkdir -p "$WORK/base"
+	if git -C "$ROOT" archive "$commit" | tar -x -C "$WORK/base" &&
+		[ -d "$WORK/base/cmd/durable" ] &&
+		(cd "$WORK/base" && go build -o "$WORK/bin/durable-base" ./cmd/durable) >"$WORK/durable-base-build.log" 2>&1 &&
+		"$WORK/bin/durable-base" serve --help >/dev/null 2>&1; then
+		log "built durable-base ($BASE_COMMIT)"
+	else
+		BASE_MISSING="$BASE_COMMIT not built"
+		log "durable-base: $BASE_REF ($BASE_COMMIT) did not build"
+		tail -n 5 "$WORK/durable-base-build.log" >&2 2>/dev/null || true
+	fi
+	rm -rf "$WORK/base"
 }
 
 # --- servers -----------------------------------------------------------------
@@ -187,13 +239,13 @@ start_once() {
 	fi
 	mkdir -p "$WORK/run"
 	case $1 in
-	durable)
+	durable | durable-base)
 		free_port
 		mkdir -p "$WORK/run/data"
 		# shellcheck disable=SC2086 # DURABLE_FLAGS is a list of flags
-		"$WORK/bin/durable" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" $DURABLE_FLAGS >"$WORK/run/durable.log" 2>&1 &
+		"$WORK/bin/$1" serve --addr "127.0.0.1:$PORT" --data "$WORK/run/data" $DURABLE_FLAGS >"$WORK/run/$1.log" 2>&1 &
 		PIDS+=($!)
-		wait_for $! "$PORT" durable || return 1
+		wait_for $! "$PORT" "$1" || return 1
 		;;
 	redis-always) start_redis always || return 1 ;;
 	redis-everysec) start_redis everysec || return 1 ;;
@@ -236,6 +288,14 @@ run_one() { # SCENARIO SERVER REP
 	local scenario=$1 server=$2 rep=$3 file="$OUT/$1.$2.$3.json"
 	URL=
 	if [ "$server" = durable ] && [ -n "$DURABLE_MISSING" ]; then return; fi
+	if [ "$server" = durable-base ] && [ -n "$BASE_MISSING" ]; then
+		# Reported here, not after setup, so the table keeps the order of BENCH_SERVERS.
+		if [ -z "$BASE_REPORTED" ]; then
+			printf '{"server":"durable-base","missing":"%s"}\n' "$BASE_MISSING" >>"$RESULTS"
+			BASE_REPORTED=1
+		fi
+		return
+	fi
 	if ! start "$server"; then
 		stop_all
 		log "$server failed to start; trying once more"
@@ -247,6 +307,10 @@ run_one() { # SCENARIO SERVER REP
 		if [ "$server" = durable ]; then
 			DURABLE_MISSING="failed to start"
 			printf '{"server":"durable","missing":"%s"}\n' "$DURABLE_MISSING" >>"$RESULTS"
+		elif [ "$server" = durable-base ]; then
+			BASE_MISSING="$BASE_COMMIT failed to start"
+			BASE_REPORTED=1
+			printf '{"server":"durable-base","missing":"%s"}\n' "$BASE_MISSING" >>"$RESULTS"
 		fi
 		return
 	fi
@@ -258,7 +322,7 @@ run_one() { # SCENARIO SERVER REP
 	if timeout "$limit" "$WORK/bin/loadgen" --url "$URL" --scenario "$scenario" --conns "$CONNS" \
 		--duration "$DURATION" --warmup "$WARMUP" --json >"$file"; then
 		printf '{"server":"%s","rep":%d,"result":%s}\n' "$server" "$rep" "$(cat "$file")" >>"$RESULTS"
-		if [ "$server" = durable ]; then
+		if [ "$server" = durable ] || [ "$server" = durable-base ]; then
 			# Commits, sync rounds and their latency, for reading the figures.
 			curl -s --max-time 5 "$URL/metrics" 2>/dev/null | grep '^durable_' >"$OUT/$scenario.$server.$rep.metrics" || true
 		fi
@@ -295,6 +359,11 @@ done
 
 echo
 echo "loopback, $(nproc) cores, $CONNS conns, $DURATION per run (+$WARMUP warmup), $REPS rep(s); load generator shares the machine"
+if [ -n "${BASE_COMMIT:-}" ]; then
+	head=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+	git -C "$ROOT" diff --quiet HEAD -- . ':(exclude)bench' 2>/dev/null || head="$head + uncommitted changes"
+	echo "durable-base: BENCH_BASELINE=$BASE_REF = $BASE_COMMIT; durable: working tree ($head)"
+fi
 echo "open-file limit $(ulimit -n); 1-minute load average at the start of each run: $(awk '$4 == "start" {print $5}' "$LOADLOG" | sort -n | sed -n '1p;$p' | paste -sd- -)"
 "$WORK/bin/benchreport" "$RESULTS"
 echo "raw results: $OUT"
