@@ -169,8 +169,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := time.Since(start)
 		g.metrics.observe(route, sw.status(), d)
-		g.log.Info("request", "id", id, "method", r.Method, "path", r.URL.Path, "route", route,
-			"status", sw.status(), "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
+		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("id", id), slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", sw.status()),
+			slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 	}()
 	if g.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !g.authorized(r) {
 		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})
