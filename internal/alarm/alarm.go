@@ -116,15 +116,19 @@ func (s *Scheduler) Set(k Key, at int64) error {
 	return s.upsert(k, at)
 }
 
+// The statements run for single entries, on every Set and Done; the node
+// database prepares each once and keeps it (DoStmt).
+const (
+	upsertSQL = `INSERT INTO alarms (ns, id, at) VALUES (?, ?, ?)
+		ON CONFLICT (ns, id) DO UPDATE SET at = min(at, excluded.at)`
+	moveSQL   = "UPDATE alarms SET at = ?4 WHERE ns = ?1 AND id = ?2 AND at = ?3"
+	deleteSQL = "DELETE FROM alarms WHERE ns = ?1 AND id = ?2 AND at = ?3"
+	lookupSQL = "SELECT at FROM alarms WHERE ns = ? AND id = ?"
+)
+
 // upsert moves k's entry to at or earlier.
 func (s *Scheduler) upsert(k Key, at int64) error {
-	err := s.cfg.DB.Do(func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare(`INSERT INTO alarms (ns, id, at) VALUES (?, ?, ?)
-			ON CONFLICT (ns, id) DO UPDATE SET at = min(at, excluded.at)`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	err := s.cfg.DB.DoStmt(upsertSQL, func(st *sqlite3.Stmt) error {
 		st.BindText(1, k.NS)
 		st.BindBlob(2, k.ID[:])
 		st.BindInt64(3, at)
@@ -168,16 +172,11 @@ func (s *Scheduler) Correct(k Key, was, next int64) error {
 	if was == next {
 		return nil
 	}
-	return s.cfg.DB.Do(func(c *sqlite3.Conn) error {
-		q := "UPDATE alarms SET at = ?4 WHERE ns = ?1 AND id = ?2 AND at = ?3"
-		if next == 0 {
-			q = "DELETE FROM alarms WHERE ns = ?1 AND id = ?2 AND at = ?3"
-		}
-		st, _, err := c.Prepare(q)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	q := moveSQL
+	if next == 0 {
+		q = deleteSQL
+	}
+	return s.cfg.DB.DoStmt(q, func(st *sqlite3.Stmt) error {
 		st.BindText(1, k.NS)
 		st.BindBlob(2, k.ID[:])
 		st.BindInt64(3, was)
@@ -191,12 +190,7 @@ func (s *Scheduler) Correct(k Key, was, next int64) error {
 // Lookup returns k's index entry, or 0.
 func (s *Scheduler) Lookup(k Key) (int64, error) {
 	var at int64
-	err := s.cfg.DB.Do(func(c *sqlite3.Conn) error {
-		st, _, err := c.Prepare("SELECT at FROM alarms WHERE ns = ? AND id = ?")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	err := s.cfg.DB.DoStmt(lookupSQL, func(st *sqlite3.Stmt) error {
 		st.BindText(1, k.NS)
 		st.BindBlob(2, k.ID[:])
 		if st.Step() {

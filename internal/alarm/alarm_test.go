@@ -120,3 +120,84 @@ func TestOtherClassesDoNotBlockScans(t *testing.T) {
 		t.Fatalf("another class's entry changed: %d", at)
 	}
 }
+
+// Set, Correct and Lookup keep their meaning over many calls on the same
+// statements, and what they wrote is there after the node database is
+// closed (cleanly, statements and all) and opened again.
+func TestIndexOpsRepeatedAndReopened(t *testing.T) {
+	dir := t.TempDir()
+	start := func(db *node.DB) *Scheduler {
+		return Start(Config{
+			DB:        db,
+			Now:       func() time.Time { return time.UnixMilli(1_000) },
+			AfterFunc: func(d time.Duration, f func()) func() bool { return func() bool { return true } },
+			Fire:      func(k Key, at int64) { t.Errorf("alarm fired: %v at %d", k, at) },
+			Logger:    slog.New(slog.DiscardHandler),
+		})
+	}
+	key := func(i int) Key {
+		k := Key{NS: "ns"}
+		k.ID[0], k.ID[1] = byte(i), byte(i>>8)
+		return k
+	}
+	const n = 500
+	// want(i) is key i's entry after the ops below: every third deleted,
+	// the others moved from 100_000+i to 50_000+i by an earlier Set, and
+	// every other one then moved to 200_000+i by Correct.
+	want := func(i int) int64 {
+		switch {
+		case i%3 == 0:
+			return 0
+		case i%2 == 0:
+			return 200_000 + int64(i)
+		default:
+			return 50_000 + int64(i)
+		}
+	}
+
+	db, err := node.Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(db)
+	for i := range n {
+		k := key(i)
+		for _, at := range []int64{100_000, 150_000, 50_000, 90_000} { // only earlier times move it
+			if err := s.Set(k, at+int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Correct(k, 1, 2); err != nil { // not at 1: no change
+			t.Fatal(err)
+		}
+		switch {
+		case i%3 == 0:
+			err = s.Correct(k, 50_000+int64(i), 0)
+		case i%2 == 0:
+			err = s.Correct(k, 50_000+int64(i), 200_000+int64(i))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Lookup(k); err != nil || got != want(i) {
+			t.Fatalf("key %d: entry %d (%v), want %d", i, got, err, want(i))
+		}
+	}
+	s.Close()
+	if err := db.Close(); err != nil {
+		t.Fatalf("close node database: %v", err)
+	}
+
+	db, err = node.Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s = start(db)
+	defer s.Close()
+	for i := range n {
+		if got, err := s.Lookup(key(i)); err != nil || got != want(i) {
+			t.Fatalf("after reopening, key %d: entry %d (%v), want %d", i, got, err, want(i))
+		}
+	}
+}

@@ -21,8 +21,11 @@ var ErrLocked = errors.New("data directory is in use by another process")
 // DB is the node database, <data>/node.sqlite. Its methods are safe for
 // concurrent use.
 type DB struct {
-	mu     sync.Mutex
-	conn   *sqlite3.Conn
+	mu   sync.Mutex
+	conn *sqlite3.Conn
+	// stmts caches DoStmt's statements by their SQL; they are finalized
+	// before conn is closed, which fails while any is open.
+	stmts  map[string]*sqlite3.Stmt
 	path   string
 	lock   *os.File
 	secret []byte
@@ -46,7 +49,7 @@ func Open(dir string, full bool) (*DB, error) {
 		}
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
-	db := &DB{path: filepath.Join(dir, "node.sqlite"), lock: lock}
+	db := &DB{path: filepath.Join(dir, "node.sqlite"), lock: lock, stmts: map[string]*sqlite3.Stmt{}}
 	if err := db.open(full); err != nil {
 		lock.Close()
 		return nil, err
@@ -135,13 +138,43 @@ func (db *DB) Do(fn func(c *sqlite3.Conn) error) error {
 	return fn(db.conn)
 }
 
+// DoStmt runs fn with the statement sql, holding the database's lock. The
+// statement is prepared on first use and kept for the next ones, so sql
+// should be one of a fixed set, not built from values (bind those). fn
+// binds every parameter and returns the statement's error; the statement
+// is then reset and its bindings cleared, whatever fn did.
+func (db *DB) DoStmt(sql string, fn func(st *sqlite3.Stmt) error) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.conn == nil {
+		return errors.New("node database closed")
+	}
+	st := db.stmts[sql]
+	if st == nil {
+		var err error
+		st, _, err = db.conn.PrepareFlags(sql, sqlite3.PREPARE_PERSISTENT)
+		if err != nil {
+			return err
+		}
+		db.stmts[sql] = st
+	}
+	// A failed step's error is fn's to report; Reset returns it again.
+	defer st.ClearBindings()
+	defer st.Reset()
+	return fn(st)
+}
+
 // Close closes the database and releases the directory lock.
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	var err error
 	if db.conn != nil {
-		err = db.conn.Close()
+		for sql, st := range db.stmts {
+			err = errors.Join(err, st.Close())
+			delete(db.stmts, sql)
+		}
+		err = errors.Join(err, db.conn.Close())
 		db.conn = nil
 	}
 	if db.lock != nil {
