@@ -174,6 +174,10 @@ func (o *object) Commit() (bool, []string, error) {
 
 // Rollback implements actor.Host. A store broken by an I/O error is closed;
 // the next event reopens it from what was committed.
+// AfterCommit checkpoints the object's WAL when it is due, once the
+// batch's results are on their way.
+func (o *object) AfterCommit() { o.store.Checkpoint() }
+
 func (o *object) Rollback() {
 	o.store.RollbackBatch()
 	if err := o.store.Err(); err != nil {

@@ -55,6 +55,10 @@ type Host interface {
 	Commit() (wrote bool, files []string, err error)
 	// Rollback discards the batch.
 	Rollback()
+	// AfterCommit runs after a committed batch's results have been handed
+	// to the sync round, for upkeep that should not delay them (a
+	// checkpoint). It runs inside the gate, before the next batch.
+	AfterCommit()
 }
 
 // Config is shared by the actors of a runtime.
@@ -456,6 +460,9 @@ func (a *Actor) finishBatch() {
 		wrote = false
 	}
 	a.release(done, wrote, files)
+	if err == nil {
+		a.host.AfterCommit()
+	}
 }
 
 // release delivers results once every commit before them is durable, in

@@ -16,6 +16,7 @@ func (host) BeginTurn()                      {}
 func (host) EndTurn(bool) error              { return nil }
 func (host) Commit() (bool, []string, error) { return false, nil, nil }
 func (host) Rollback()                       {}
+func (host) AfterCommit()                    {}
 
 // WaitIdle must never miss the moment the actor goes idle, however the
 // loop's exit and the wait interleave.
@@ -118,6 +119,43 @@ func TestResultsLeaveInCommitOrder(t *testing.T) {
 	}
 	if len(order) != 2 || order[0] != 1 || order[1] != 2 {
 		t.Fatalf("results delivered in order %v, want [1 2]", order)
+	}
+	if err := a.WaitIdle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// slowUpkeepHost's AfterCommit (a checkpoint, in the runtime) waits for the
+// batch's result to have been delivered.
+type slowUpkeepHost struct {
+	writingHost
+	delivered chan struct{}
+	ranAfter  chan bool // whether the result was out before AfterCommit ended
+}
+
+func (h *slowUpkeepHost) AfterCommit() {
+	select {
+	case <-h.delivered:
+		h.ranAfter <- true
+	case <-time.After(5 * time.Second):
+		h.ranAfter <- false
+	}
+}
+
+// A batch's results do not wait for the upkeep after its commit: they go
+// to the sync round first, and AfterCommit runs while it syncs.
+func TestAfterCommitDoesNotDelayResults(t *testing.T) {
+	h := &slowUpkeepHost{delivered: make(chan struct{}), ranAfter: make(chan bool, 1)}
+	cfg := &Config{MaxQueue: 10, MaxBatch: 10, Sync: func(_ []string, done func(error)) { go done(nil) }}
+	a := New(h, cfg)
+	a.Enqueue(&Event{Ctx: context.Background(), Run: func(context.Context) { h.write = true }, Done: func(err error) {
+		if err != nil {
+			t.Errorf("event: %v", err)
+		}
+		close(h.delivered)
+	}})
+	if !<-h.ranAfter {
+		t.Fatal("the result was not delivered while AfterCommit ran: upkeep delayed the batch's results")
 	}
 	if err := a.WaitIdle(context.Background()); err != nil {
 		t.Fatal(err)

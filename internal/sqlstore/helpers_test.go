@@ -53,6 +53,7 @@ func (ts *testStore) event(fn func(s *sqlstore.Store)) {
 	if _, err := ts.s.CommitBatch(); err != nil {
 		ts.t.Fatalf("CommitBatch: %v", err)
 	}
+	ts.s.Checkpoint() // as the executor does once the results are on their way
 }
 
 // failedEvent runs fn as an event whose turn is undone (a panicking
@@ -67,6 +68,7 @@ func (ts *testStore) failedEvent(fn func(s *sqlstore.Store)) {
 	if _, err := ts.s.CommitBatch(); err != nil {
 		ts.t.Fatalf("CommitBatch: %v", err)
 	}
+	ts.s.Checkpoint() // as the executor does once the results are on their way
 }
 
 // reopen closes the database and opens the object afresh, so what is read

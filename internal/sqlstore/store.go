@@ -228,20 +228,30 @@ func (s *Store) CommitBatch() (wrote bool, err error) {
 		return false, s.fail(fmt.Errorf("commit %s: %w", s.path, err))
 	}
 	wrote, s.wrote = s.wrote, false
-	if s.walPages >= CheckpointPages {
-		// The commit is done whatever happens here: a failed checkpoint
-		// leaves the commits in the WAL, where SQLite reads them and a
-		// restart replays them. It is reported and tried again after the
-		// next commit; the WAL grows meanwhile.
-		if _, _, err := s.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE); err != nil {
-			if s.cfg.OnCheckpointError != nil {
-				s.cfg.OnCheckpointError(s.path, err)
-			}
-		} else {
-			s.walPages = 0
-		}
-	}
 	return wrote, nil
+}
+
+// Checkpoint copies the WAL into the database once it holds CheckpointPages
+// pages, so that the next commit writes the WAL from its start. The
+// executor calls it after a batch's results have gone to the sync round:
+// the checkpoint's two fsyncs then delay the object's next batch, not the
+// results of this one.
+//
+// The commits are done whatever happens here: a failed checkpoint leaves
+// them in the WAL, where SQLite reads them and a restart replays them. It
+// is reported and tried again after the next commit; the WAL grows
+// meanwhile.
+func (s *Store) Checkpoint() {
+	if s.conn == nil || s.broken != nil || s.txOpen || s.walPages < CheckpointPages {
+		return
+	}
+	if _, _, err := s.conn.WALCheckpoint("main", sqlite3.CHECKPOINT_PASSIVE); err != nil {
+		if s.cfg.OnCheckpointError != nil {
+			s.cfg.OnCheckpointError(s.path, err)
+		}
+		return
+	}
+	s.walPages = 0
 }
 
 // RollbackBatch discards the batch transaction.
