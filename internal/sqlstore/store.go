@@ -40,16 +40,17 @@ const (
 )
 
 // CheckpointPages is the WAL size in pages after which a commit is followed
-// by a checkpoint. SQLite's default is 1000; ours is small on purpose: after
-// a checkpoint the next commit writes the WAL from its start again, so an
-// object that commits a page or two at a time keeps rewriting the blocks
-// of a WAL of at most this many frames instead of appending to a growing
-// file. Rewriting allocated blocks is what makes the node's sync rounds
-// cheap: appending costs the filesystem a block allocation and an inode
-// write per file per round (measured: a round over 16 objects' WALs took
-// 2.1 ms appending and 1.4 ms rewriting; see docs/benchmarks.md). The price
-// is a checkpoint (two fsyncs on the object's goroutine) every 64 pages.
-const CheckpointPages = 64
+// by a checkpoint. SQLite's default is 1000; ours is smaller on purpose:
+// after a checkpoint the next commit writes the WAL from its start again,
+// so an object that commits a page or two at a time keeps rewriting the
+// blocks of a small WAL instead of appending to a growing file. Rewriting
+// allocated blocks is what keeps the node's sync rounds cheap: appending
+// costs the filesystem a block allocation and an inode write per file per
+// round. Each checkpoint costs two fsyncs and a write of every page the
+// WAL changed, which objects that change many pages (a session shard's
+// growing tables) feel at 64; 256 is the compromise measured in
+// docs/benchmarks.md ("Sync rounds and the WAL").
+const CheckpointPages = 256
 
 // Config is shared by every store of a runtime.
 type Config struct {
@@ -136,9 +137,9 @@ func (s *Store) TakeCreated() bool {
 }
 
 // KeepWALBytes is the largest WAL that Evict leaves in place instead of
-// checkpointing: CheckpointPages frames of 4 KiB pages and their headers,
-// plus the WAL header (the most a WAL of small commits ever holds).
-const KeepWALBytes = 32 + CheckpointPages*(24+4096)
+// checkpointing: 64 frames of 4 KiB pages and their headers, plus the WAL
+// header.
+const KeepWALBytes = 32 + 64*(24+4096)
 
 // Evict closes the database of an object leaving memory. A WAL of at most
 // KeepWALBytes stays as it is: no checkpoint (which fsyncs the WAL and the
