@@ -21,7 +21,8 @@ type Namespace struct {
 	schema   string           // SetSchema's SQL
 	storeCfg *sqlstore.Config // set at Open: the class's template
 
-	methods sync.Map // reflect.Type -> *methodTable
+	methods sync.Map  // reflect.Type -> *methodTable
+	hmacs   sync.Pool // hash.Hash keyed by key (see sum)
 }
 
 // Name returns the class name the namespace was registered with.
