@@ -21,12 +21,13 @@ const (
 
 // logWriter is an io.Writer that buffers what it is given for w.
 type logWriter struct {
-	w      io.Writer
-	mu     sync.Mutex
-	buf    []byte
-	closed bool
-	stop   chan struct{}
-	done   chan struct{}
+	w        io.Writer
+	mu       sync.Mutex
+	buf      []byte
+	closed   bool
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 func newLogWriter(w io.Writer) *logWriter {
@@ -77,9 +78,9 @@ func (lw *logWriter) loop() {
 }
 
 // Close stops the flushing goroutine and writes out what is buffered.
-// Later writes go through unbuffered.
+// Later writes go through unbuffered. Closing again does nothing.
 func (lw *logWriter) Close() {
-	close(lw.stop)
+	lw.stopOnce.Do(func() { close(lw.stop) })
 	<-lw.done
 	lw.mu.Lock()
 	defer lw.mu.Unlock()

@@ -47,7 +47,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	maxQueue := fs.Int("max-queue", durable.DefaultMaxQueue, "events queued per object before 503 overloaded")
 	maxBody := fs.Int64("max-body", gateway.DefaultMaxBody, "request body limit in bytes")
 	syncMethod := fs.String("sync", "syncfs", "how commits are made durable: syncfs (one syscall per round) or fdatasync (each dirty file)")
-	pprofAddr := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `ADDR` (e.g. 127.0.0.1:6060); unset = off")
+	pprofFlag := fs.String("pprof", "", "serve net/http/pprof profiles on this loopback `ADDR` (e.g. 127.0.0.1:6060); unset = off")
 	var origins stringList
 	fs.Var(&origins, "ws-origin", "browser origin `PATTERN` allowed to open WebSockets besides the server's own host (repeatable; see coder/websocket OriginPatterns)")
 	if err := fs.Parse(args); err != nil {
@@ -55,6 +55,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *pprofFlag != "" {
+		if _, err := pprofAddr(*pprofFlag); err != nil { // before anything opens
+			return err
+		}
 	}
 	logw := newLogWriter(m.Stderr)
 	defer logw.Close()
@@ -92,8 +97,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		rt.Close(context.Background())
 		return err
 	}
-	if *pprofAddr != "" {
-		stop, err := servePprof(*pprofAddr, log)
+	if *pprofFlag != "" {
+		stop, err := servePprof(*pprofFlag, log)
 		if err != nil {
 			ln.Close()
 			rt.Close(context.Background())

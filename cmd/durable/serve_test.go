@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -182,11 +184,13 @@ func TestServeWebSocketMessageLimit(t *testing.T) {
 }
 
 // TestServePprofLoopbackOnly checks that --pprof refuses addresses other
-// than loopback ones and that the server then does not start.
+// than loopback ones, before the data directory is touched, and that the
+// server then does not start.
 func TestServePprofLoopbackOnly(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0:0", "example.com:1", "192.0.2.1:6060", ":6060"} {
+	for _, addr := range []string{"0.0.0.0:0", "example.com:1", "192.0.2.1:6060", ":6060", "127.0.0.1:99999", "localhost"} {
 		t.Run(addr, func(t *testing.T) {
-			s, err := tryServe(t, "--pprof", addr)
+			data := filepath.Join(t.TempDir(), "data")
+			s, err := tryServe(t, "--pprof", addr, "--data", data)
 			if err == nil {
 				t.Fatalf("--pprof %s: the server started on %s", addr, s.Addr)
 			}
@@ -196,7 +200,23 @@ func TestServePprofLoopbackOnly(t *testing.T) {
 			if strings.Contains(s.Stderr.String(), "pprof listening") {
 				t.Fatalf("--pprof %s: the log says pprof listens:\n%s", addr, s.Stderr)
 			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Fatalf("--pprof %s: the data directory was created (stat: %v): the flag was checked after the runtime opened", addr, err)
+			}
 		})
+	}
+}
+
+// TestServePprofLocalhost checks that --pprof localhost:PORT is accepted
+// and listens on 127.0.0.1.
+func TestServePprofLocalhost(t *testing.T) {
+	s := startServe(t, "--pprof", "localhost:0")
+	m := pprofLine.FindStringSubmatch(s.ReadyLog)
+	if m == nil {
+		t.Fatalf("no pprof listening line before Ready:\n%s", s.ReadyLog)
+	}
+	if !strings.HasPrefix(m[1], "127.0.0.1:") {
+		t.Fatalf("--pprof localhost:0 listens on %s, want 127.0.0.1", m[1])
 	}
 }
 
@@ -349,6 +369,7 @@ func TestLogWriter(t *testing.T) {
 		check("after Close", []string{"msg=eleven"}, nil)
 		log.Info("twelve")
 		check("an Info record after Close", []string{"msg=twelve"}, nil)
+		lw.Close() // a second Close does nothing (it used to panic)
 
 		// Every line came out once, in order.
 		var got []string
