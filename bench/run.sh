@@ -5,6 +5,9 @@
 # workerd via npm ci, Go builds), then for every scenario runs each server
 # in turn, fresh and with empty storage, under the same load generator, and
 # prints one table: ops/s and p99 per server and durable ÷ each peer.
+# docs-fanout (a PUT of a document delivered to its 1,000 WebSocket clients)
+# runs on durable and durable-base only: the peers have no /v1/docs, so their
+# cells show "-" and no ratio.
 #
 # Servers:
 #   durable          go run ./cmd/durable serve (built once), "not built yet" if absent
@@ -18,7 +21,7 @@
 #   BENCH_WARMUP     unmeasured warmup per run        (default 1s)
 #   BENCH_CONNS      concurrent connections           (default 16)
 #   BENCH_REPS       repetitions; order alternates    (default 1)
-#   BENCH_SCENARIOS  space-separated scenario names   (default: all five)
+#   BENCH_SCENARIOS  space-separated scenario names   (default: all six)
 #   BENCH_SERVERS    space-separated server names     (default: all four,
 #                    and durable-base after durable if BENCH_BASELINE is set)
 #   BENCH_BASELINE   git ref (HEAD~3, a tag, a hash) to build ./cmd/durable
@@ -34,7 +37,8 @@
 #                    0 leaves it): durable keeps ~3 descriptors per object in
 #                    memory and caps --max-active to fit (docs/operations.md)
 #
-# Defaults take about 4 minutes (5 scenarios × 4 servers × ~12 s) after setup.
+# Defaults take about 4½ minutes (5 scenarios × 4 servers + docs-fanout on
+# durable, × ~12 s) after setup.
 # Everything listens on 127.0.0.1 and is killed on exit.
 set -euo pipefail
 
@@ -42,7 +46,7 @@ DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-1s}
 CONNS=${BENCH_CONNS:-16}
 REPS=${BENCH_REPS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-"ratelimit-one ratelimit-10k lock-cycle session-create session-get"}
+SCENARIOS=${BENCH_SCENARIOS:-"ratelimit-one ratelimit-10k lock-cycle session-create session-get docs-fanout"}
 BASE_REF=${BENCH_BASELINE:-}
 if [ -n "$BASE_REF" ]; then
 	SERVERS=${BENCH_SERVERS:-"durable durable-base redis-always redis-everysec workerd"}
@@ -287,6 +291,9 @@ to_seconds() { # 10s, 1500ms, 2m → whole seconds, rounded up
 run_one() { # SCENARIO SERVER REP
 	local scenario=$1 server=$2 rep=$3 file="$OUT/$1.$2.$3.json"
 	URL=
+	if [ "$scenario" = docs-fanout ] && [ "$server" != durable ] && [ "$server" != durable-base ]; then
+		return # durable only: the peers do not implement /v1/docs (no line: "-" in the table)
+	fi
 	if [ "$server" = durable ] && [ -n "$DURABLE_MISSING" ]; then return; fi
 	if [ "$server" = durable-base ] && [ -n "$BASE_MISSING" ]; then
 		# Reported here, not after setup, so the table keeps the order of BENCH_SERVERS.

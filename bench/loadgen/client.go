@@ -39,20 +39,10 @@ func (e *StatusError) Error() string {
 // connections to the target, whose dialer refuses any non-loopback address
 // (so even "localhost" cannot be pointed elsewhere).
 func newHTTPClient(conns int, timeout time.Duration) *http.Client {
-	dialer := &net.Dialer{
-		Timeout: 5 * time.Second,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !ap.Addr().IsLoopback() {
-				return fmt.Errorf("%w: dial %s", ErrNotLoopback, address)
-			}
-			return nil
-		},
-	}
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
-			DialContext:         dialer.DialContext,
+			DialContext:         loopbackDialer().DialContext,
 			MaxConnsPerHost:     conns,
 			MaxIdleConnsPerHost: conns,
 			MaxIdleConns:        conns,
@@ -61,6 +51,20 @@ func newHTTPClient(conns int, timeout time.Duration) *http.Client {
 		},
 		// A benchmark measures what the server answers, not where it points.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// loopbackDialer returns a dialer that refuses any non-loopback address.
+func loopbackDialer() *net.Dialer {
+	return &net.Dialer{
+		Timeout: 5 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !ap.Addr().IsLoopback() {
+				return fmt.Errorf("%w: dial %s", ErrNotLoopback, address)
+			}
+			return nil
+		},
 	}
 }
 

@@ -11,9 +11,14 @@
 //
 // An operation ("op") is what a scenario counts as one unit of work. For most
 // scenarios it is a single HTTP request; for lock-cycle it is an acquire
-// followed by a release of the same lock, two requests. [Result] reports both
-// ops and requests per second; latency percentiles are per op, measured from
-// the start of its first request to the end of its last.
+// followed by a release of the same lock, two requests; for docs-fanout it is
+// one PUT of a document and the wait until each of the [FanoutClients]
+// WebSocket clients it opened on that document during setup has received the
+// new version (the sockets count neither as requests nor as connections of
+// Conns; Run closes them when it ends). [Result] reports both ops and
+// requests per second; latency percentiles are per op, measured from the
+// start of its first request to the end of its last (docs-fanout: to the
+// last client's receipt).
 //
 // Latencies go into a log-linear histogram (HDR style) whose reported
 // percentile is never below the true one and at most 0.2 % above it, so

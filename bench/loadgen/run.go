@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,7 +69,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		base.auth = "Bearer " + cfg.Token
 	}
 
-	newOp, err := sc.Prepare(ctx, Env{Client: base, Conns: cfg.Conns, Seed: seed})
+	var cleanups []func()
+	defer func() {
+		for _, f := range slices.Backward(cleanups) {
+			f()
+		}
+	}()
+	env := Env{Client: base, Conns: cfg.Conns, Seed: seed, Cleanup: func(f func()) { cleanups = append(cleanups, f) }}
+	newOp, err := sc.Prepare(ctx, env)
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: prepare %s: %w", sc.Name, err)
 	}

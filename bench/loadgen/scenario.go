@@ -27,6 +27,10 @@ type Env struct {
 	Conns int
 	// Seed is the run's seed for random choices.
 	Seed uint64
+	// Cleanup registers f to run when the run ends, after the measured
+	// phase or a failed Prepare (last registered, first run): for what a
+	// scenario holds open, such as WebSockets.
+	Cleanup func(f func())
 }
 
 // An Op performs one operation through c, which belongs to the calling
@@ -40,6 +44,7 @@ var scenarios = []Scenario{
 	lockCycle,
 	sessionCreate,
 	sessionGet,
+	docsFanout,
 }
 
 // Scenarios returns every known scenario.

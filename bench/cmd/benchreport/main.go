@@ -179,6 +179,9 @@ func report(r io.Reader, w io.Writer) error {
 		fmt.Fprintln(w, "!", n)
 	}
 	fmt.Fprintln(w, "ops/s: completed ops per second (lock-cycle: one op = acquire + release); p99 per op; ratios compare ops/s;")
+	if slices.Contains(scenarios, "docs-fanout") {
+		fmt.Fprintln(w, "docs-fanout: one op = a PUT until all 1,000 WebSocket clients of the document have it; durable only (- : no /v1/docs);")
+	}
 	fmt.Fprintf(w, "! marks failures; no ratio is given where over %.0f%% of ops failed.\n", maxFailed*100)
 	return nil
 }

@@ -68,3 +68,33 @@ func TestReportNoRatioForFailingRuns(t *testing.T) {
 		}
 	}
 }
+
+// docs-fanout runs on durable only: the peers' cells are "-", with no ratio
+// and no failure.
+func TestReportDurableOnlyScenario(t *testing.T) {
+	in := strings.Join([]string{
+		result("durable", 0, "s1", 3000, 2, 0),
+		result("redis", 0, "s1", 1000, 4, 0),
+		result("durable", 0, "docs-fanout", 45, 80, 0),
+	}, "\n")
+	var out bytes.Buffer
+	if err := report(strings.NewReader(in), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	var row string
+	for l := range strings.Lines(got) {
+		if strings.HasPrefix(l, "docs-fanout ") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) != 6 || f[1] != "45" || f[2] != "80.00ms" || f[3] != "-" || f[4] != "-" || f[5] != "n/a" {
+		t.Errorf("docs-fanout row %q, want 45 80.00ms - - n/a:\n%s", row, got)
+	}
+	if strings.Contains(row, "!") || strings.Contains(row, "failed") || strings.Contains(got, "\n! docs-fanout") {
+		t.Errorf("a durable-only scenario reported as a failure:\n%s", got)
+	}
+	if !strings.Contains(got, "docs-fanout: one op") {
+		t.Errorf("no note on docs-fanout:\n%s", got)
+	}
+}
