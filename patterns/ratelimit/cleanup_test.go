@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 )
 
 func ms(v int64) int64 { return t0.UnixMilli() + v }
@@ -152,4 +153,29 @@ func TestCleanupKeepsTheFileBounded(t *testing.T) {
 	if second.DatabaseBytes > first.DatabaseBytes {
 		t.Fatalf("database grew from %d to %d bytes over the same load", first.DatabaseBytes, second.DatabaseBytes)
 	}
+}
+
+// After a cleanup deletes the oldest entries, the rest are all inside the
+// window and the count starts from the new oldest entry (the limiter
+// caches where it starts instead of looking it up): a stale start would
+// count the deleted entries again, or forget live ones.
+func TestCountAfterCleanupStartsAtTheNewOldestEntry(t *testing.T) {
+	h := newHarness(t, "", t0)
+	req := Request{Limit: 10, WindowMS: 60_000}
+	for i := range 3 {
+		h.expect("k", req, allowed(int64(9-i), 60_000))
+	}
+	h.at(30_000)
+	for i := range 4 {
+		h.expect("k", req, allowed(int64(6-i), 60_000))
+	}
+	h.at(60_000) // the first three leave the window and the cleanup deletes them
+	h.waitStats("k", "cleanup", func(st Stats) bool { return st.Entries == 4 })
+	h.at(61_000)
+	// Four live entries (from 30 s) and this one: 10 - 5 left.
+	h.expect("k", req, allowed(5, 60_000))
+	// After a restart the cache is rebuilt from storage: the same count.
+	h.close()
+	h = newHarness(t, h.dir, t0.Add(61_500*time.Millisecond))
+	h.expect("k", req, allowed(4, 60_000))
 }

@@ -67,10 +67,13 @@ type limiter struct {
 	stale  bool     // a storage error left the cache unsure: reload it
 	hasLog logState // whether rl_log exists
 
-	lastCum   int64 // cum of the newest log row; 0 when the log is empty
-	lastTs    int64 // ts of the newest log row
-	firstTs   int64 // ts of the oldest log row
-	retention int64 // 0 when unset
+	lastCum int64 // cum of the newest log row; 0 when the log is empty
+	lastTs  int64 // ts of the newest log row
+	firstTs int64 // ts of the oldest log row
+	// firstStart is the cum before the oldest log row (its cum - cost):
+	// the window's start whenever every row is inside the window.
+	firstStart int64
+	retention  int64 // 0 when unset
 
 	hasBucket bool
 	bucket    tat
@@ -135,7 +138,7 @@ func (l *limiter) load() error {
 // loadLog reads the oldest and newest log rows, if the log exists.
 func (l *limiter) loadLog() error {
 	s := l.st.Storage()
-	l.lastCum, l.lastTs, l.firstTs = 0, 0, 0
+	l.lastCum, l.lastTs, l.firstTs, l.firstStart = 0, 0, 0, 0
 	if err := l.lookForLog(s); err != nil {
 		return err
 	}
@@ -149,7 +152,7 @@ func (l *limiter) loadLog() error {
 	if err != nil {
 		return err
 	}
-	return queryRow(s, qOldest, nil, &l.firstTs)
+	return queryRow(s, qOldest, nil, &l.firstTs, &l.firstStart)
 }
 
 // queryRow runs q with args and scans its one row into dest; it fails with

@@ -20,7 +20,7 @@ const (
 	qAppend  = `INSERT INTO rl_log (cum, ts, cost) VALUES (?1, ?2, ?3)`
 	// qNewest, qOldest: the log's ends (rowid lookups).
 	qNewest = `SELECT cum, ts FROM rl_log ORDER BY cum DESC LIMIT 1`
-	qOldest = `SELECT ts FROM rl_log ORDER BY cum LIMIT 1`
+	qOldest = `SELECT ts, cum - cost FROM rl_log ORDER BY cum LIMIT 1`
 	// qExpire deletes up to ?2 of the oldest entries with ts <= ?1.
 	qExpire = `DELETE FROM rl_log WHERE cum IN (SELECT cum FROM rl_log WHERE ts <= ?1 ORDER BY ts, cum LIMIT ?2)`
 )
@@ -38,11 +38,14 @@ func (l *limiter) checkLog(s *durable.Storage, clock int64, req Request) (Result
 	cutoff := now - req.WindowMS // the window is (cutoff, now]
 
 	// used = summed cost of the entries with ts > cutoff: the newest cum
-	// minus the cum before the first such entry (covered by rl_log_ts).
+	// minus the cum before the first such entry (covered by rl_log_ts;
+	// cached when that entry is the oldest, as it is for a key whose log
+	// the cleanup keeps to the window).
 	var used, start int64
 	if l.lastCum > 0 && l.lastTs > cutoff {
-		err := queryRow(s, qWindowStart, []any{cutoff}, &start)
-		if err != nil {
+		if l.firstTs > cutoff {
+			start = l.firstStart
+		} else if err := queryRow(s, qWindowStart, []any{cutoff}, &start); err != nil {
 			return Result{}, err
 		}
 		used = l.lastCum - start
@@ -77,9 +80,9 @@ func (l *limiter) checkLog(s *durable.Storage, clock int64, req Request) (Result
 			return Result{}, err
 		}
 	}
-	first := l.firstTs
+	first, firstStart := l.firstTs, l.firstStart
 	if l.lastCum == 0 {
-		first = now
+		first, firstStart = now, 0
 	}
 	if err := l.armAlarm(s, clock, first+w); err != nil {
 		return Result{}, err
@@ -91,7 +94,7 @@ func (l *limiter) checkLog(s *durable.Storage, clock int64, req Request) (Result
 	if err := exec(s, qAppend, cum, now, req.Cost); err != nil {
 		return Result{}, err
 	}
-	l.firstTs, l.lastCum, l.lastTs = first, cum, now
+	l.firstTs, l.firstStart, l.lastCum, l.lastTs = first, firstStart, cum, now
 	// This entry is the newest: the key is back to its full limit once it
 	// leaves the window, at now + window.
 	return Result{Allowed: true, Remaining: req.Limit - used - req.Cost, ResetMS: now + req.WindowMS - clock}, nil
@@ -118,6 +121,7 @@ func (l *limiter) rebase(s *durable.Storage) error {
 		return err
 	}
 	l.lastCum -= base
+	l.firstStart -= base
 	rebases.Add(1)
 	return nil
 }
