@@ -172,12 +172,12 @@ func (o *object) Commit() (bool, []string, error) {
 	return wrote, files, nil
 }
 
-// Rollback implements actor.Host. A store broken by an I/O error is closed;
-// the next event reopens it from what was committed.
-// AfterCommit checkpoints the object's WAL when it is due, once the
-// batch's results are on their way.
+// AfterCommit implements actor.Host: it checkpoints the object's WAL when
+// it is due, once the batch's results are on their way.
 func (o *object) AfterCommit() { o.store.Checkpoint() }
 
+// Rollback implements actor.Host. A store broken by an I/O error is closed;
+// the next event reopens it from what was committed.
 func (o *object) Rollback() {
 	o.store.RollbackBatch()
 	if err := o.store.Err(); err != nil {

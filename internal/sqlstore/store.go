@@ -49,7 +49,8 @@ const (
 // round. Each checkpoint costs two fsyncs and a write of every page the
 // WAL changed, which objects that change many pages (a session shard's
 // growing tables) feel at 64; 256 is the compromise measured in
-// docs/benchmarks.md ("Sync rounds and the WAL").
+// docs/benchmarks.md (HTTP API side by side, "What changed from the
+// profiles").
 const CheckpointPages = 256
 
 // Config is shared by every store of a runtime.

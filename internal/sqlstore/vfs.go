@@ -11,9 +11,10 @@ import (
 )
 
 // vfsName is the VFS object databases are opened with: the operating
-// system's, except that a database file reports IOCAP_SEQUENTIAL.
+// system's, except that a database file reports IOCAP_SEQUENTIAL and its
+// WAL gathers each commit's writes into one (walFile, below).
 //
-// Why: when SQLite starts a new WAL (a new object, a reopened one, or a
+// Why SEQUENTIAL: when SQLite starts a new WAL (a new object, a reopened one, or a
 // restart after a checkpoint) it fsyncs the WAL header (and, for a new
 // file, its directory) before the first commit, even with
 // synchronous=NORMAL: one or two fsyncs on the object's own goroutine per
