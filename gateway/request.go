@@ -67,13 +67,21 @@ func decodeBody(body []byte, dst any) error {
 	if trimmed[0] != '{' {
 		return invalid("request body must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	// json.Unmarshal, not a Decoder: this runs on every request, and a
+	// Decoder copies the body into its own buffer. Unknown fields, which
+	// Unmarshal ignores, are refused by checkFieldNames with the message a
+	// Decoder's DisallowUnknownFields gives.
+	if err := json.Unmarshal(trimmed, dst); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			switch msg := syntax.Error(); {
+			case strings.HasSuffix(msg, "after top-level value"):
+				return invalid("malformed JSON: data after the object")
+			case msg == "unexpected end of JSON input":
+				return invalid("malformed JSON: unexpected EOF") // as a Decoder says it
+			}
+		}
 		return invalid("malformed JSON: %s", jsonErrorText(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalid("malformed JSON: data after the object")
 	}
 	return checkFieldNames(trimmed, dst)
 }
