@@ -63,15 +63,7 @@ func TestCommitIsInTheWALFileWhenItReturns(t *testing.T) {
 // checkpoint frames that never reached the file, and the object reopens
 // with every earlier commit. Needs root (a small tmpfs).
 func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: mount tmpfs failed (%v: %s); this test needs root with CAP_SYS_ADMIN", err, bytes.TrimSpace(out))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
+	mnt := mountSmallTmpfs(t)
 	ts := newTestStore(t)
 	ts.path = filepath.Join(mnt, "object.sqlite")
 	ts.s = sqlstore.New(ts.cfg, ts.path)
@@ -81,19 +73,8 @@ func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
 	}
 
 	// Fill the file system, then commit more than fits.
-	filler, err := os.Create(filepath.Join(mnt, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	filler := fill(t, mnt)
 	defer filler.Close() // before the unmount, if the test fails early
-	for chunk := make([]byte, 64<<10); ; {
-		if _, err := filler.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			break
-		}
-	}
 	ts.s.BeginTurn()
 	for i := range 50 {
 		if err := ts.s.Put(fmt.Sprint("lost", i), bytes.Repeat([]byte{'x'}, 3000)); err != nil {
@@ -102,7 +83,7 @@ func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
 		}
 	}
 	ts.s.EndTurn(true)
-	_, err = ts.s.CommitBatch()
+	_, err := ts.s.CommitBatch()
 	if err == nil {
 		t.Fatal("CommitBatch on a full disk succeeded")
 	}
@@ -136,4 +117,141 @@ func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
 			t.Errorf("after = %q, want ok", got)
 		}
 	})
+}
+
+// mountSmallTmpfs mounts a 4 MiB tmpfs for the test, or skips it when the
+// test cannot mount (it needs root).
+func mountSmallTmpfs(t *testing.T) string {
+	t.Helper()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED, NOT TESTED: mount tmpfs failed (%v: %s); this test needs root with CAP_SYS_ADMIN", err, bytes.TrimSpace(out))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v: %s", err, out)
+		}
+	})
+	return mnt
+}
+
+// fill writes a file in dir until its file system is full, to the last
+// page, and returns it open (closing it is the caller's; removing it frees
+// the space).
+func fill(t *testing.T, dir string) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{64 << 10, 4096, 1} {
+		chunk := make([]byte, n)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	return f
+}
+
+// A checkpoint that fails is reported and changes nothing else: the
+// commits stand (they are in the WAL), the store keeps working, and the
+// checkpoint is tried again after a later commit. The failure here is a
+// full disk on which the database cannot grow while commits still fit:
+// after a checkpoint the WAL is rewritten from its start, in blocks it
+// already has. Needs root (a small tmpfs).
+func TestFailedCheckpointIsReportedAndRetried(t *testing.T) {
+	mnt := mountSmallTmpfs(t)
+	ts := newTestStore(t)
+	var reported []error
+	cfg := *ts.cfg
+	cfg.OnCheckpointError = func(_ string, err error) { reported = append(reported, err) }
+	ts.cfg = &cfg
+	ts.path = filepath.Join(mnt, "object.sqlite")
+	ts.s = sqlstore.New(ts.cfg, ts.path)
+	defer ts.s.Close() // before the unmount
+
+	// One commit of more frames than CheckpointPages, checkpointed; the
+	// next commit restarts the WAL, whose file keeps those blocks, so later
+	// commits up to the next checkpoint rewrite blocks the file has.
+	value := bytes.Repeat([]byte{'v'}, 3000)
+	ts.event(func(s *sqlstore.Store) {
+		for i := range sqlstore.CheckpointPages + 40 {
+			mustPut(t, s, fmt.Sprint("old", i), value)
+		}
+	})
+	ts.event(func(s *sqlstore.Store) { mustPut(t, s, "counter", []byte("0")) })
+	if len(reported) != 0 {
+		t.Fatalf("checkpoint failed before the disk was full: %v", reported)
+	}
+	walBlocks := ts.walSize()
+
+	filler := fill(t, mnt)
+	defer filler.Close()
+	// New pages, which the database must grow to take: the commits fit in
+	// the WAL, the checkpoint does not fit in the database.
+	var keys []string
+	for i := 0; len(reported) == 0; i++ {
+		if i >= sqlstore.CheckpointPages {
+			t.Fatalf("no checkpoint failed after %d commits of new pages on a full disk", i)
+		}
+		key := fmt.Sprint("new", i)
+		ts.event(func(s *sqlstore.Store) { mustPut(t, s, key, value) })
+		keys = append(keys, key)
+	}
+	t.Logf("after %d commits of new pages (WAL %d bytes, kept %d): checkpoint failed: %v", len(keys), ts.walSize(), walBlocks, reported[0])
+	if err := ts.s.Err(); err != nil {
+		t.Fatalf("a failed checkpoint broke the store: %v", err)
+	}
+	ts.event(func(s *sqlstore.Store) {
+		for _, k := range keys {
+			if got := getString(t, s, k); got != string(value) {
+				t.Fatalf("%s after the failed checkpoint: %.10q…, want the value committed", k, got)
+			}
+		}
+	})
+
+	// With room again, the next commit's checkpoint goes through: the WAL
+	// is rewritten from its start, so it does not grow.
+	filler.Close()
+	if err := os.Remove(filler.Name()); err != nil {
+		t.Fatal(err)
+	}
+	failures := len(reported)
+	dbBefore := fileSize(t, ts.path)
+	ts.event(func(s *sqlstore.Store) { mustPut(t, s, "after", []byte("room")) })
+	if got := fileSize(t, ts.path); got <= dbBefore {
+		t.Fatalf("database %d bytes after the next commit, was %d: the checkpoint was not tried again", got, dbBefore)
+	}
+	walAfterRetry := ts.walSize()
+	for i := range 10 {
+		ts.event(func(s *sqlstore.Store) { mustPut(t, s, "counter", []byte(fmt.Sprint("again", i))) })
+	}
+	if len(reported) != failures {
+		t.Fatalf("the checkpoint failed again with room on the disk: %v", reported[failures:])
+	}
+	if got := ts.walSize(); got != walAfterRetry {
+		t.Errorf("WAL size went %d → %d over 10 small commits after the retry: want it rewritten in place (the retried checkpoint did not restart it)", walAfterRetry, got)
+	}
+	ts.reopen()
+	ts.event(func(s *sqlstore.Store) {
+		for _, k := range append(keys, "after") {
+			if getString(t, s, k) == "<missing>" {
+				t.Fatalf("%s missing after the retried checkpoint and a reopen", k)
+			}
+		}
+	})
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
