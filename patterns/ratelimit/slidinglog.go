@@ -107,10 +107,7 @@ func (l *limiter) checkLog(s *durable.Storage, clock int64, req Request) (Result
 // row lands on another's key while they move. Until older rows have been
 // deleted it does not, and the rebase waits for a later check.
 func (l *limiter) rebase(s *durable.Storage) error {
-	var base int64
-	if err := queryRow(s, `SELECT cum - cost FROM rl_log ORDER BY cum LIMIT 1`, nil, &base); err != nil {
-		return err
-	}
+	base := l.firstStart // the cum before the oldest row
 	if base <= l.lastCum-base {
 		if l.lastCum > math.MaxInt64-MaxLimit {
 			return fmt.Errorf("ratelimit: running total %d about to overflow with %d of cost retained", l.lastCum, l.lastCum-base)
