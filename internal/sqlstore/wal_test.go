@@ -2,15 +2,13 @@ package sqlstore_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/durableobjects/durable/internal/fullfs"
 	"github.com/durableobjects/durable/internal/sqlstore"
 )
 
@@ -63,7 +61,7 @@ func TestCommitIsInTheWALFileWhenItReturns(t *testing.T) {
 // checkpoint frames that never reached the file, and the object reopens
 // with every earlier commit. Needs root (a small tmpfs).
 func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
-	mnt := mountSmallTmpfs(t)
+	mnt := fullfs.Mount(t, "4m")
 	ts := newTestStore(t)
 	ts.path = filepath.Join(mnt, "object.sqlite")
 	ts.s = sqlstore.New(ts.cfg, ts.path)
@@ -73,7 +71,7 @@ func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
 	}
 
 	// Fill the file system, then commit more than fits.
-	filler := fill(t, mnt)
+	filler := fullfs.Fill(t, mnt)
 	defer filler.Close() // before the unmount, if the test fails early
 	ts.s.BeginTurn()
 	for i := range 50 {
@@ -119,45 +117,6 @@ func TestFailedWALWriteBreaksTheStoreAndLosesNothing(t *testing.T) {
 	})
 }
 
-// mountSmallTmpfs mounts a 4 MiB tmpfs for the test, or skips it when the
-// test cannot mount (it needs root).
-func mountSmallTmpfs(t *testing.T) string {
-	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("SKIPPED, NOT TESTED: mount tmpfs failed (%v: %s); this test needs root with CAP_SYS_ADMIN", err, bytes.TrimSpace(out))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
-	return mnt
-}
-
-// fill writes a file in dir until its file system is full, to the last
-// page, and returns it open (closing it is the caller's; removing it frees
-// the space).
-func fill(t *testing.T, dir string) *os.File {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int{64 << 10, 4096, 1} {
-		chunk := make([]byte, n)
-		for {
-			if _, err := f.Write(chunk); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatal(err)
-				}
-				break
-			}
-		}
-	}
-	return f
-}
-
 // A checkpoint that fails is reported and changes nothing else: the
 // commits stand (they are in the WAL), the store keeps working, and the
 // checkpoint is tried again after a later commit. The failure here is a
@@ -165,7 +124,7 @@ func fill(t *testing.T, dir string) *os.File {
 // after a checkpoint the WAL is rewritten from its start, in blocks it
 // already has. Needs root (a small tmpfs).
 func TestFailedCheckpointIsReportedAndRetried(t *testing.T) {
-	mnt := mountSmallTmpfs(t)
+	mnt := fullfs.Mount(t, "4m")
 	ts := newTestStore(t)
 	var reported []error
 	cfg := *ts.cfg
@@ -190,7 +149,7 @@ func TestFailedCheckpointIsReportedAndRetried(t *testing.T) {
 	}
 	walBlocks := ts.walSize()
 
-	filler := fill(t, mnt)
+	filler := fullfs.Fill(t, mnt)
 	defer filler.Close()
 	// New pages, which the database must grow to take: the commits fit in
 	// the WAL, the checkpoint does not fit in the database.

@@ -12,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/durableobjects/durable/internal/fullfs"
 )
 
 // The fault tests break one object's storage (a read-only directory, a
@@ -230,39 +231,8 @@ func TestReadOnlyDataDirectoryRefusesToStart(t *testing.T) {
 	s.stop()
 }
 
-// fill writes a file in dir until the file system is full and returns it.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			t.Fatal(err)
-		}
-	}
-	// Smaller writes use up the last pages.
-	for _, n := range []int{4096, 512, 1} {
-		for {
-			if _, err := f.Write(chunk[:n]); err != nil {
-				break
-			}
-		}
-	}
-	return path
-}
-
 func TestFullDisk(t *testing.T) {
-	mnt := t.TempDir()
-	mountOrSkip(t, "-t", "tmpfs", "-o", "size=12m", "tmpfs", mnt)
-	t.Cleanup(func() { unmount(t, mnt) })
+	mnt := fullfs.Mount(t, "12m")
 	dir := filepath.Join(mnt, "data")
 	s := startServer(t, dir)
 	t.Cleanup(s.kill) // before the unmount
@@ -275,7 +245,9 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("create session: %d %s", sess.Status, sess.Body)
 	}
 
-	filler := fill(t, mnt)
+	fillerFile := fullfs.Fill(t, mnt)
+	fillerFile.Close()
+	filler := fillerFile.Name()
 	// Writes need space they cannot get: 500, naming the object.
 	failed := 0
 	for range 20 {
