@@ -292,6 +292,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
+// writeEncoded writes a body an object encoded already (a stub call's
+// JSON result whose shape is the API's), as writeJSON would write it.
+func writeEncoded(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
 // rawJSON checks that a request field holding arbitrary JSON (session data,
 // event payload) is at most limit bytes.
 func rawJSONSize(name string, v json.RawMessage, limit int) error {

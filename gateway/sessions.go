@@ -78,11 +78,11 @@ func (g *Gateway) setupSessions() error {
 		if err != nil {
 			return err
 		}
-		s, err := sessions.Get(r.Context(), id)
+		s, err := sessions.GetJSON(r.Context(), id)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, s)
+		writeEncoded(w, http.StatusOK, s)
 		return nil
 	})
 
@@ -102,11 +102,11 @@ func (g *Gateway) setupSessions() error {
 		if err != nil {
 			return err
 		}
-		s, err := sessions.Patch(r.Context(), id, session.PatchParams{Data: req.Data, TTL: ttl})
+		s, err := sessions.PatchJSON(r.Context(), id, session.PatchParams{Data: req.Data, TTL: ttl})
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, s)
+		writeEncoded(w, http.StatusOK, s)
 		return nil
 	})
 

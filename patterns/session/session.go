@@ -229,27 +229,61 @@ func (c *Client) Get(ctx context.Context, id string) (Session, error) {
 	return durable.Call[Session](ctx, s, "Get", id)
 }
 
+// GetJSON is Get returning the session JSON-encoded, as the shard encoded
+// it: what a server relaying the session sends, without decoding and
+// encoding it again.
+func (c *Client) GetJSON(ctx context.Context, id string) (json.RawMessage, error) {
+	s, err := c.stubFor(id)
+	if err != nil {
+		return nil, err
+	}
+	arg, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	return s.Invoke(ctx, "Get", arg)
+}
+
 // Patch changes the live session id and returns it, or ErrNotFound.
 func (c *Client) Patch(ctx context.Context, id string, p PatchParams) (Session, error) {
+	s, arg, err := c.patchCall(id, p)
+	if err != nil {
+		return Session{}, err
+	}
+	return durable.Call[Session](ctx, s, "Patch", arg)
+}
+
+// PatchJSON is Patch returning the session JSON-encoded (see GetJSON).
+func (c *Client) PatchJSON(ctx context.Context, id string, p PatchParams) (json.RawMessage, error) {
+	s, arg, err := c.patchCall(id, p)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(arg)
+	if err != nil {
+		return nil, err
+	}
+	return s.Invoke(ctx, "Patch", b)
+}
+
+// patchCall checks p and returns the stub and argument of a Patch call.
+func (c *Client) patchCall(id string, p PatchParams) (*durable.Stub, patchArg, error) {
 	arg := patchArg{ID: id}
 	if p.Data != nil {
 		data, err := compactData(p.Data)
 		if err != nil {
-			return Session{}, err
+			return nil, arg, err
 		}
 		arg.HasData, arg.Data = true, data
 	}
 	if p.TTL != 0 {
 		if err := CheckTTL(p.TTL); err != nil {
-			return Session{}, err
+			return nil, arg, err
 		}
 		arg.TTLMS = p.TTL.Milliseconds()
 	}
 	s, err := c.stubFor(id)
-	if err != nil {
-		return Session{}, err
-	}
-	return durable.Call[Session](ctx, s, "Patch", arg)
+	return s, arg, err
 }
 
 // Delete ends the live session id, or returns ErrNotFound.

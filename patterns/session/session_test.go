@@ -141,6 +141,49 @@ func TestCreateGetPatchDelete(t *testing.T) {
 
 func second[T any](_ T, err error) error { return err }
 
+// GetJSON and PatchJSON return exactly what encoding the typed results
+// gives (the server relays these bytes as the response body), and the same
+// errors.
+func TestJSONFormsEncodeTheTypedResult(t *testing.T) {
+	e := newEnv(t)
+	s := mustCreate(t, e, session.CreateParams{UserID: "bob", Data: json.RawMessage(`{"a": "<b>&"}`)})
+	encoded := func(v session.Session, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	want := encoded(e.c.Get(ctx, s.ID))
+	if got, err := e.c.GetJSON(ctx, s.ID); err != nil || string(got) != want {
+		t.Fatalf("GetJSON = %s, %v; want %s", got, err, want)
+	}
+	e.clock.Advance(time.Minute)
+	got, err := e.c.PatchJSON(ctx, s.ID, session.PatchParams{Data: json.RawMessage(`[1, 2]`), TTL: time.Hour})
+	if want := encoded(e.c.Get(ctx, s.ID)); err != nil || string(got) != want || !strings.Contains(want, `"data":[1,2]`) {
+		t.Fatalf("PatchJSON = %s, %v; want %s with the new data", got, err, want)
+	}
+	if _, err := e.c.PatchJSON(ctx, s.ID, session.PatchParams{Data: json.RawMessage(`{`)}); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("PatchJSON with bad data: %v, want ErrInvalid", err)
+	}
+	if err := e.c.Delete(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"GetJSON":        second(e.c.GetJSON(ctx, s.ID)),
+		"PatchJSON":      second(e.c.PatchJSON(ctx, s.ID, session.PatchParams{TTL: time.Hour})),
+		"GetJSON bad id": second(e.c.GetJSON(ctx, "not-an-id")),
+	} {
+		if !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
 func TestIDs(t *testing.T) {
 	e := newEnv(t)
 	seen := map[string]bool{}
