@@ -237,11 +237,7 @@ func (c *Client) GetJSON(ctx context.Context, id string) (json.RawMessage, error
 	if err != nil {
 		return nil, err
 	}
-	arg, err := json.Marshal(id)
-	if err != nil {
-		return nil, err
-	}
-	return s.Invoke(ctx, "Get", arg)
+	return invokeJSON(ctx, s, "Get", id)
 }
 
 // Patch changes the live session id and returns it, or ErrNotFound.
@@ -259,11 +255,16 @@ func (c *Client) PatchJSON(ctx context.Context, id string, p PatchParams) (json.
 	if err != nil {
 		return nil, err
 	}
+	return invokeJSON(ctx, s, "Patch", arg)
+}
+
+// invokeJSON is durable.Call returning the result as the object encoded it.
+func invokeJSON(ctx context.Context, s *durable.Stub, method string, arg any) (json.RawMessage, error) {
 	b, err := json.Marshal(arg)
 	if err != nil {
 		return nil, err
 	}
-	return s.Invoke(ctx, "Patch", b)
+	return s.Invoke(ctx, method, b)
 }
 
 // patchCall checks p and returns the stub and argument of a Patch call.

@@ -516,22 +516,39 @@ func BenchmarkCreate(b *testing.B) {
 	})
 }
 
+// BenchmarkGet reads sessions the two ways a server can answer GET:
+// "typed" decodes the shard's result into a Session and encodes it again
+// for the response (what the gateway did before), "json" relays the
+// shard's encoding (GetJSON, what it does now).
 func BenchmarkGet(b *testing.B) {
 	e := open(b, "", nil, 0)
 	var ids []string
 	for i := range 1000 {
-		ids = append(ids, mustCreate(b, e, session.CreateParams{UserID: fmt.Sprint("user", i), Data: json.RawMessage(`{"a":1}`)}).ID)
+		ids = append(ids, mustCreate(b, e, session.CreateParams{UserID: fmt.Sprint("user", i), Data: json.RawMessage(`{"cart":[1,2,3],"theme":"dark"}`)}).ID)
 	}
-	b.ResetTimer()
-	var n atomic.Int64
-	b.SetParallelism(32)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			k := n.Add(1)
-			if _, err := e.c.Get(ctx, ids[k%int64(len(ids))]); err != nil {
-				b.Error(err)
-				return
+	run := func(b *testing.B, get func(id string) ([]byte, error)) {
+		var n atomic.Int64
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				k := n.Add(1)
+				if _, err := get(ids[k%int64(len(ids))]); err != nil {
+					b.Error(err)
+					return
+				}
 			}
-		}
+		})
+	}
+	b.Run("typed", func(b *testing.B) {
+		run(b, func(id string) ([]byte, error) {
+			s, err := e.c.Get(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(s)
+		})
+	})
+	b.Run("json", func(b *testing.B) {
+		run(b, func(id string) ([]byte, error) { return e.c.GetJSON(ctx, id) })
 	})
 }
