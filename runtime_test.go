@@ -282,9 +282,17 @@ func TestMaxActiveEvictsLeastRecentlyUsed(t *testing.T) {
 		durable.EvictIdle(h.rt)
 		return durable.ActiveObjects(h.rt) <= 5
 	})
-	// The most recently used survive: o9 is still in memory with its state.
-	if got := call[int](t, h.ns.GetByName("o9"), "Mem", nil); got != 1 {
-		t.Fatalf("most recently used object was evicted (mem=%d)", got)
+	// The five most recently used survive, with their in-memory state;
+	// the five used longest ago were evicted (a new instance has none).
+	for i := 5; i < 10; i++ {
+		if got := call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Mem", nil); got != 1 {
+			t.Fatalf("o%d, among the 5 most recently used, was evicted (mem=%d)", i, got)
+		}
+	}
+	for i := range 5 {
+		if got := call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Mem", nil); got != 0 {
+			t.Fatalf("o%d, among the 5 used longest ago, stayed in memory (mem=%d)", i, got)
+		}
 	}
 }
 
