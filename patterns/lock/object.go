@@ -56,6 +56,13 @@ type object struct {
 	st         *durable.State
 	maxWaiters int
 	waiters    []*waiter // FIFO; gate-owned
+
+	// rec is the stored record once read: the object is its only writer,
+	// and save keeps it equal to storage. An event that panics or a
+	// commit that fails resets the object (a fresh instance reads storage
+	// again), so it never outlives writes that were undone.
+	rec    record
+	loaded bool
 }
 
 // Messages of the RPC methods.
@@ -217,12 +224,24 @@ func (o *object) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
 
 // load reads the lock's record (zero if it never had one).
 func (o *object) load() (record, error) {
+	if o.loaded {
+		return o.rec, nil
+	}
 	rec, _, err := durable.Get[record](o.st.Storage(), stateKey)
-	return rec, err
+	if err != nil {
+		return rec, err
+	}
+	o.rec, o.loaded = rec, true
+	return rec, nil
 }
 
 func (o *object) save(rec *record) error {
-	return durable.Put(o.st.Storage(), stateKey, *rec)
+	if err := durable.Put(o.st.Storage(), stateKey, *rec); err != nil {
+		o.loaded = false
+		return err
+	}
+	o.rec, o.loaded = *rec, true
+	return nil
 }
 
 // settle reads the record and, if the lock is free and acquires wait,
