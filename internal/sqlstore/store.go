@@ -85,6 +85,7 @@ type Store struct {
 	txOpen   bool     // BEGIN executed for the current batch
 	pending  []string // savepoints requested but not yet executed (lazy)
 	open     []string // savepoints executed, innermost last
+	txTurn   bool     // open[0] is the batch transaction itself, not a savepoint (see writer)
 	walPages int      // WAL size after the last commit
 	wrote    bool     // the WAL hook fired since the last CommitBatch
 	broken   error
@@ -175,7 +176,7 @@ func (s *Store) Close() error {
 		errs = append(errs, s.conn.Close())
 		s.conn = nil
 	}
-	s.txOpen, s.pending, s.open = false, nil, nil
+	s.txOpen, s.pending, s.open, s.txTurn = false, nil, nil, false
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close %s: %w", s.path, err)
 	}
@@ -186,7 +187,7 @@ func (s *Store) Close() error {
 func (s *Store) BeginTurn() {
 	s.inTurn = true
 	s.pending = append(s.pending[:0], "e")
-	s.open = s.open[:0]
+	s.open, s.txTurn = s.open[:0], false
 }
 
 // EndTurn ends the current turn. With keep, the turn's writes join the batch
@@ -203,6 +204,16 @@ func (s *Store) EndTurn(keep bool) error {
 	}
 	outer := s.open[0]
 	s.open = s.open[:0]
+	if s.txTurn {
+		s.txTurn = false
+		if !keep {
+			if err := s.execInternal("ROLLBACK"); err != nil {
+				return s.fail(err)
+			}
+			s.txOpen = false
+		}
+		return nil
+	}
 	if !keep {
 		if err := s.execInternal("ROLLBACK TO " + outer); err != nil {
 			return s.fail(err)
@@ -266,7 +277,7 @@ func (s *Store) rollbackAll() {
 	if s.conn != nil && !s.conn.GetAutocommit() {
 		s.conn.Exec("ROLLBACK")
 	}
-	s.txOpen, s.pending, s.open, s.wrote = false, s.pending[:0], s.open[:0], false
+	s.txOpen, s.pending, s.open, s.wrote, s.txTurn = false, s.pending[:0], s.open[:0], false, false
 }
 
 // Err returns the error that broke the store, if any. A broken store must be
@@ -325,6 +336,16 @@ func (s *Store) writer() (*sqlite3.Conn, error) {
 			return nil, s.fail(err)
 		}
 		s.txOpen = true
+		if len(s.open) == 0 && len(s.pending) > 0 {
+			// The turn's first write opens the batch's transaction: until
+			// the turn ends, the transaction holds this turn's writes and
+			// nothing else, so it serves as the turn's savepoint (EndTurn
+			// rolls it back whole if the turn fails). Two statements fewer
+			// for the usual batch of one event.
+			s.open = append(s.open, s.pending[0])
+			s.pending = s.pending[1:]
+			s.txTurn = true
+		}
 	}
 	for _, name := range s.pending {
 		if err := s.execInternal("SAVEPOINT " + name); err != nil {

@@ -267,6 +267,43 @@ func TestBatchOfTurns(t *testing.T) {
 			t.Errorf("rows = %v", rows)
 		}
 	})
+	// The first writing turn of a batch opens its transaction; undoing
+	// that turn undoes only its writes, and the turns after it open the
+	// transaction again or add to it.
+	for _, tt := range []struct {
+		key  string
+		keep bool
+	}{{"f1", false}, {"f2", false}, {"f3", true}, {"f4", false}, {"f5", true}} {
+		s := ts.s
+		s.BeginTurn()
+		err := s.Transaction(func() error { return s.Put(tt.key+"-nested", nil) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, tt.key, []byte("v"))
+		if err := s.EndTurn(tt.keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wrote, err := ts.s.CommitBatch(); err != nil || !wrote {
+		t.Fatalf("CommitBatch = %v, %v", wrote, err)
+	}
+	// A batch whose only writing turn was undone writes nothing.
+	ts.s.BeginTurn()
+	mustPut(t, ts.s, "g1", nil)
+	if err := ts.s.EndTurn(false); err != nil {
+		t.Fatal(err)
+	}
+	if wrote, err := ts.s.CommitBatch(); err != nil || wrote {
+		t.Fatalf("CommitBatch after the only writing turn was undone = %v, %v", wrote, err)
+	}
+	ts.reopen()
+	ts.event(func(s *sqlstore.Store) {
+		want := []string{"e1", "e3", "f3", "f3-nested", "f5", "f5-nested"}
+		if got := listKeys(t, s, sqlstore.ListOptions{}); !slices.Equal(got, want) {
+			t.Errorf("keys = %q, want %q", got, want)
+		}
+	})
 	// A batch that only read writes nothing.
 	ts.s.BeginTurn()
 	getString(t, ts.s, "e1")
@@ -494,4 +531,31 @@ func TestReadsSeeOwnWrites(t *testing.T) {
 			t.Errorf("MetaInt after SetMetaInt = %d, %v", v, ok)
 		}
 	})
+}
+
+// BenchmarkEventCommit: one event that writes one key, as a batch of its
+// own, committed to the WAL (no sync): the statements every write event
+// pays for.
+func BenchmarkEventCommit(b *testing.B) {
+	dir := b.TempDir()
+	tmpl, err := sqlstore.NewTemplate(dir, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := sqlstore.New(&sqlstore.Config{Template: tmpl, Dirs: &sqlstore.DirCache{}}, filepath.Join(dir, "o.sqlite"))
+	defer s.Close()
+	v := []byte("value")
+	for b.Loop() {
+		s.BeginTurn()
+		if err := s.Put("k", v); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.EndTurn(true); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.CommitBatch(); err != nil {
+			b.Fatal(err)
+		}
+		s.Checkpoint()
+	}
 }
