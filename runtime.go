@@ -541,11 +541,20 @@ func (rt *Runtime) evictIdle() {
 			<-sem
 		}()
 	}
-	// Over MaxActive: the least recently used go first, busy ones are
-	// skipped (the next pass, at the next activation or tick, retries).
-	for _, o := range leastRecentlyUsed(objs, len(objs)-rt.MaxActive) {
-		if rt.kill(o) {
-			evict(o)
+	// Over MaxActive: the least recently used go first; a busy one is
+	// skipped and the next oldest taken instead (those already tried are
+	// dead or still busy: kill refuses them again).
+	if excess := len(objs) - rt.MaxActive; excess > 0 {
+		for k := excess + 8; ; k *= 2 {
+			for _, o := range leastRecentlyUsed(objs, k) {
+				if excess > 0 && rt.kill(o) {
+					evict(o)
+					excess--
+				}
+			}
+			if excess == 0 || k >= len(objs) {
+				break
+			}
 		}
 	}
 	for _, o := range objs {

@@ -282,16 +282,40 @@ func TestMaxActiveEvictsLeastRecentlyUsed(t *testing.T) {
 		durable.EvictIdle(h.rt)
 		return durable.ActiveObjects(h.rt) <= 5
 	})
-	// The five most recently used survive, with their in-memory state;
-	// the five used longest ago were evicted (a new instance has none).
+	// The five most recently used survive, with their in-memory state.
 	for i := 5; i < 10; i++ {
 		if got := call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Mem", nil); got != 1 {
 			t.Fatalf("o%d, among the 5 most recently used, was evicted (mem=%d)", i, got)
 		}
 	}
-	for i := range 5 {
-		if got := call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Mem", nil); got != 0 {
-			t.Fatalf("o%d, among the 5 used longest ago, stayed in memory (mem=%d)", i, got)
+}
+
+// An object that is busy cannot be evicted; over MaxActive the next least
+// recently used goes in its place, so MaxActive still holds.
+func TestMaxActiveSkipsBusyObjects(t *testing.T) {
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.MaxActive = 5 })
+	blockDone := make(chan error, 1)
+	go func() {
+		_, err := durable.Call[struct{}](context.Background(), h.ns.GetByName("o0"), "Block", nil)
+		blockDone <- err
+	}()
+	<-h.blocked // o0, the least recently used from now on, is busy
+	for i := 1; i < 10; i++ {
+		h.clock.Advance(time.Millisecond)
+		call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Incr", nil)
+	}
+	waitFor(t, "at most 5 objects active", func() bool {
+		durable.EvictIdle(h.rt)
+		return durable.ActiveObjects(h.rt) <= 5
+	})
+	close(h.unblock)
+	if err := <-blockDone; err != nil {
+		t.Fatal(err)
+	}
+	// The busy one stayed; the four most recently used besides it too.
+	for i := 6; i < 10; i++ {
+		if got := call[int](t, h.ns.GetByName(fmt.Sprint("o", i)), "Mem", nil); got != 1 {
+			t.Fatalf("o%d, among the most recently used, was evicted (mem=%d)", i, got)
 		}
 	}
 }
