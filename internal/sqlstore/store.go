@@ -343,7 +343,7 @@ func (s *Store) writer() (*sqlite3.Conn, error) {
 			// rolls it back whole if the turn fails). Two statements fewer
 			// for the usual batch of one event.
 			s.open = append(s.open, s.pending[0])
-			s.pending = s.pending[1:]
+			s.pending = s.pending[:copy(s.pending, s.pending[1:])] // in place: keeps its capacity
 			s.txTurn = true
 		}
 	}
