@@ -287,13 +287,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	writeEncoded(w, status, b)
 }
 
-// writeEncoded writes a body an object encoded already (a stub call's
-// JSON result whose shape is the API's), as writeJSON would write it.
+// writeEncoded writes a JSON body encoded already (by writeJSON, or an
+// object's result whose shape is the API's, relayed as it is).
 func writeEncoded(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
