@@ -70,12 +70,14 @@ func (s *shard) Create(ctx context.Context, a createArg) (Session, error) {
 	}
 	// The alarm runs at the earliest expiry; a new session expiring no
 	// earlier than it leaves that unchanged (one read, not rearm's two).
-	if at, set, err := s.st.Storage().GetAlarm(); err != nil {
+	at, set, err := s.st.Storage().GetAlarm()
+	if err != nil {
 		return Session{}, err
-	} else if set && at.UnixMilli() <= sess.ExpiresAtMS {
+	}
+	if set && at.UnixMilli() <= sess.ExpiresAtMS {
 		return sess, nil
 	}
-	return sess, s.rearm()
+	return sess, s.rearmFrom(at, set)
 }
 
 // Get returns a live session.
@@ -226,6 +228,16 @@ func (s *shard) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
 // calls it, so the alarm is never later than a session's expiry, and never
 // earlier than the earliest one.
 func (s *shard) rearm() error {
+	cur, set, err := s.st.Storage().GetAlarm()
+	if err != nil {
+		return err
+	}
+	return s.rearmFrom(cur, set)
+}
+
+// rearmFrom is rearm for a caller that has read the alarm (cur, set) in
+// this event already.
+func (s *shard) rearmFrom(cur time.Time, set bool) error {
 	st := s.st.Storage()
 	c, err := st.Exec(`SELECT min(expires_at_ms) FROM sessions`)
 	if err != nil {
@@ -233,10 +245,6 @@ func (s *shard) rearm() error {
 	}
 	var earliest any
 	if err := c.One(&earliest); err != nil {
-		return err
-	}
-	cur, set, err := st.GetAlarm()
-	if err != nil {
 		return err
 	}
 	ms, ok := earliest.(int64)
