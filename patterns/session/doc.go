@@ -7,7 +7,9 @@
 // Delete go straight to that shard. Each shard keeps its sessions in one
 // SQL table and its one alarm at the earliest expiry among them; the alarm
 // deletes expired rows and re-arms itself. An expired session is never
-// returned, whether or not its row is gone yet.
+// returned, whether or not its row is gone yet. A shard also remembers the
+// rows it has read or written lately (Options.CacheBytes), so reading them
+// again reads no storage.
 //
 // docs/patterns/session.md describes the design in full.
 package session

@@ -48,6 +48,10 @@ type Options struct {
 	// It must stay the same for the life of a data directory: a user's
 	// shard is a hash of the user ID modulo Shards.
 	Shards int
+	// CacheBytes bounds the memory each shard spends remembering sessions
+	// it has read or written, so reading them again reads no storage:
+	// DefaultCacheBytes if 0, nothing if negative.
+	CacheBytes int
 }
 
 // Session is a live session. Times are milliseconds since the Unix epoch.
@@ -100,7 +104,10 @@ func Register(rt *durable.Runtime, opts Options) (*Client, error) {
 	if opts.Shards < 1 || opts.Shards > MaxShards {
 		return nil, fmt.Errorf("session: Shards = %d, want 1..%d", opts.Shards, MaxShards)
 	}
-	ns, err := rt.Register(Class, newShard)
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
+	ns, err := rt.Register(Class, func(st *durable.State) any { return newShard(st, opts.CacheBytes) })
 	if err != nil {
 		return nil, err
 	}

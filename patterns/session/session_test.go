@@ -28,6 +28,12 @@ type env struct {
 // open starts a runtime with the session class on dir (a new one if "").
 func open(t testing.TB, dir string, clock *durabletest.Clock, shards int) *env {
 	t.Helper()
+	return openWith(t, dir, clock, session.Options{Shards: shards})
+}
+
+// openWith is open with every option.
+func openWith(t testing.TB, dir string, clock *durabletest.Clock, opts session.Options) *env {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -35,7 +41,7 @@ func open(t testing.TB, dir string, clock *durabletest.Clock, shards int) *env {
 	if clock != nil {
 		rt.Clock = clock
 	}
-	c, err := session.Register(rt, session.Options{Shards: shards})
+	c, err := session.Register(rt, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,17 +522,22 @@ func BenchmarkCreate(b *testing.B) {
 	})
 }
 
-// BenchmarkGet reads sessions the two ways a server can answer GET:
+// BenchmarkGet reads 1,000 sessions the ways a server can answer GET:
 // "typed" decodes the shard's result into a Session and encodes it again
 // for the response (what the gateway did before), "json" relays the
-// shard's encoding (GetJSON, what it does now).
+// shard's encoding (GetJSON, what it does now), and "json-uncached" is
+// "json" on shards without their read cache (Options.CacheBytes < 0), the
+// cache's baseline in the same process.
 func BenchmarkGet(b *testing.B) {
 	e := open(b, "", nil, 0)
-	var ids []string
+	uncached := openWith(b, "", nil, session.Options{CacheBytes: -1})
+	var ids, uncachedIDs []string
 	for i := range 1000 {
-		ids = append(ids, mustCreate(b, e, session.CreateParams{UserID: fmt.Sprint("user", i), Data: json.RawMessage(`{"cart":[1,2,3],"theme":"dark"}`)}).ID)
+		p := session.CreateParams{UserID: fmt.Sprint("user", i), Data: json.RawMessage(`{"cart":[1,2,3],"theme":"dark"}`)}
+		ids = append(ids, mustCreate(b, e, p).ID)
+		uncachedIDs = append(uncachedIDs, mustCreate(b, uncached, p).ID)
 	}
-	run := func(b *testing.B, get func(id string) ([]byte, error)) {
+	run := func(b *testing.B, ids []string, get func(id string) ([]byte, error)) {
 		var n atomic.Int64
 		b.SetParallelism(32)
 		b.RunParallel(func(pb *testing.PB) {
@@ -540,7 +551,7 @@ func BenchmarkGet(b *testing.B) {
 		})
 	}
 	b.Run("typed", func(b *testing.B) {
-		run(b, func(id string) ([]byte, error) {
+		run(b, ids, func(id string) ([]byte, error) {
 			s, err := e.c.Get(ctx, id)
 			if err != nil {
 				return nil, err
@@ -549,6 +560,9 @@ func BenchmarkGet(b *testing.B) {
 		})
 	})
 	b.Run("json", func(b *testing.B) {
-		run(b, func(id string) ([]byte, error) { return e.c.GetJSON(ctx, id) })
+		run(b, ids, func(id string) ([]byte, error) { return e.c.GetJSON(ctx, id) })
+	})
+	b.Run("json-uncached", func(b *testing.B) {
+		run(b, uncachedIDs, func(id string) ([]byte, error) { return uncached.c.GetJSON(ctx, id) })
 	})
 }

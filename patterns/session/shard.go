@@ -30,17 +30,18 @@ CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at_ms);
 `
 
 // shard is one object holding the sessions of the users hashed to it.
-// It keeps nothing in memory: every method reads and writes its table.
+// Its table is the truth; cache remembers rows for reads (see readCache).
 type shard struct {
-	st *durable.State
+	st    *durable.State
+	cache readCache
 }
 
-func newShard(st *durable.State) any {
+func newShard(st *durable.State, cacheBytes int) *shard {
 	st.BlockConcurrencyWhile(func() error {
 		_, err := st.Storage().Exec(schema)
 		return err
 	})
-	return &shard{st: st}
+	return &shard{st: st, cache: newReadCache(cacheBytes)}
 }
 
 type createArg struct {
@@ -74,21 +75,35 @@ func (s *shard) Create(ctx context.Context, a createArg) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	if set && at.UnixMilli() <= sess.ExpiresAtMS {
-		return sess, nil
+	if !set || at.UnixMilli() > sess.ExpiresAtMS {
+		if err := s.rearmFrom(at, set); err != nil {
+			return Session{}, err
+		}
 	}
-	return sess, s.rearmFrom(at, set)
+	s.cache.put(sess)
+	return sess, nil
 }
 
 // Get returns a live session.
 func (s *shard) Get(ctx context.Context, id string) (Session, error) {
+	now := s.now()
+	if sess, ok := s.cache.get(id); ok {
+		if sess.ExpiresAtMS <= now {
+			return Session{}, ErrNotFound
+		}
+		return sess, nil
+	}
 	c, err := s.st.Storage().Exec(
 		`SELECT user_id, data, created_at_ms, expires_at_ms FROM sessions WHERE id = ? AND expires_at_ms > ?`,
-		id, s.now())
+		id, now)
 	if err != nil {
 		return Session{}, err
 	}
-	return scanSession(id, c)
+	sess, err := scanSession(id, c)
+	if err == nil {
+		s.cache.put(sess)
+	}
+	return sess, err
 }
 
 func scanSession(id string, c *durable.Cursor) (Session, error) {
@@ -106,6 +121,10 @@ func scanSession(id string, c *durable.Cursor) (Session, error) {
 
 // Patch replaces a live session's data and/or slides its expiry.
 func (s *shard) Patch(ctx context.Context, a patchArg) (Session, error) {
+	if !a.HasData && a.TTLMS == 0 {
+		return s.Get(ctx, a.ID)
+	}
+	s.cache.drop(a.ID)
 	now := s.now()
 	var c *durable.Cursor
 	var err error
@@ -116,24 +135,29 @@ func (s *shard) Patch(ctx context.Context, a patchArg) (Session, error) {
 			string(a.Data), now+a.TTLMS, a.ID, now)
 	case a.HasData:
 		c, err = s.st.Storage().Exec(`UPDATE sessions SET data = ?`+returning, string(a.Data), a.ID, now)
-	case a.TTLMS > 0:
-		c, err = s.st.Storage().Exec(`UPDATE sessions SET expires_at_ms = ?`+returning, now+a.TTLMS, a.ID, now)
 	default:
-		return s.Get(ctx, a.ID)
+		c, err = s.st.Storage().Exec(`UPDATE sessions SET expires_at_ms = ?`+returning, now+a.TTLMS, a.ID, now)
 	}
 	if err != nil {
 		return Session{}, err
 	}
 	sess, err := scanSession(a.ID, c)
-	if err != nil || a.TTLMS == 0 {
-		return sess, err
+	if err != nil {
+		return Session{}, err
 	}
-	return sess, s.rearm()
+	if a.TTLMS != 0 {
+		if err := s.rearm(); err != nil {
+			return Session{}, err
+		}
+	}
+	s.cache.put(sess)
+	return sess, nil
 }
 
 // Delete removes a session; it answers ErrNotFound unless the session was
 // live (an expired row is removed all the same).
 func (s *shard) Delete(ctx context.Context, id string) error {
+	s.cache.drop(id)
 	c, err := s.st.Storage().Exec(`DELETE FROM sessions WHERE id = ? RETURNING expires_at_ms`, id)
 	if err != nil {
 		return err
@@ -176,6 +200,7 @@ func (s *shard) List(ctx context.Context, userID string) ([]Info, error) {
 
 // Revoke deletes every session of a user and returns how many were live.
 func (s *shard) Revoke(ctx context.Context, userID string) (int, error) {
+	s.cache.dropUser(userID)
 	var live int
 	c, err := s.st.Storage().Exec(`SELECT count(*) FROM sessions WHERE user_id = ? AND expires_at_ms > ?`, userID, s.now())
 	if err != nil {
@@ -213,6 +238,7 @@ func (s *shard) Stats(ctx context.Context) (ShardStats, error) {
 
 // Alarm deletes expired sessions and re-arms for the earliest expiry left.
 func (s *shard) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
+	s.cache.dropExpired(s.now())
 	if _, err := s.st.Storage().Exec(
 		`DELETE FROM sessions WHERE rowid IN
 		 (SELECT rowid FROM sessions WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?)`,
