@@ -18,7 +18,10 @@
 //	func (o *T) Method(ctx context.Context, arg A) (R, error)
 //
 // (argument and result optional, both JSON-encoded so the same call can
-// cross processes) with [Call] and [Go], and HTTP requests to the object's
+// cross processes; in process, a plain value — bools, numbers, strings,
+// and arrays and structs of them with no encoding of their own — passes
+// as itself, which is what JSON would give back) with [Call] and [Go],
+// and HTTP requests to the object's
 // ServeHTTP with [Stub.Fetch]. Calls made through one stub arrive in the
 // order they were made.
 //

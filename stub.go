@@ -130,37 +130,40 @@ func wait(ctx context.Context, done <-chan error) error {
 // Invoke calls method with a JSON-encoded argument and returns the
 // JSON-encoded result. Call is the typed form.
 func (s *Stub) Invoke(ctx context.Context, method string, arg []byte) ([]byte, error) {
-	p := s.invoke(ctx, method, arg)
-	return p.wait(ctx)
+	p := s.invoke(ctx, method, rpcArg{json: arg}, nil)
+	res, err := p.wait(ctx)
+	return res.json, err
 }
 
 type pendingCall struct {
 	done   <-chan error
 	err    error
-	result []byte
+	result rpcResult
 	herr   error
 }
 
-func (s *Stub) invoke(ctx context.Context, method string, arg []byte) *pendingCall {
+func (s *Stub) invoke(ctx context.Context, method string, arg rpcArg, want reflect.Type) *pendingCall {
 	p := &pendingCall{}
 	p.done, p.err = s.send(ctx, func(ctx context.Context, o *object) {
-		p.result, p.herr = o.ns.methodsFor(reflect.TypeOf(o.inst)).invoke(ctx, o.inst, method, arg)
+		p.result, p.herr = o.ns.methodsFor(reflect.TypeOf(o.inst)).invoke(ctx, o.inst, method, arg, want)
 	})
 	return p
 }
 
-func (p *pendingCall) wait(ctx context.Context) ([]byte, error) {
+func (p *pendingCall) wait(ctx context.Context) (rpcResult, error) {
 	if p.err != nil {
-		return nil, p.err
+		return rpcResult{}, p.err
 	}
 	if err := wait(ctx, p.done); err != nil {
-		return nil, err
+		return rpcResult{}, err
 	}
 	return p.result, p.herr
 }
 
 // Call calls an RPC method of the stub's object and decodes its result
-// into an R. arg (nil for none) and the result are JSON-encoded. Errors from
+// into an R. arg (nil for none) and the result are JSON-encoded, except
+// that a plain value (see the package doc) the JSON encoding would give
+// back unchanged passes as itself: a copy, sharing nothing. Errors from
 // the method are returned as they are; writes the method made before
 // returning an error are kept (use Storage.Transaction to undo them).
 func Call[R any](ctx context.Context, s *Stub, method string, arg any) (R, error) {
@@ -176,14 +179,21 @@ type Pending[R any] struct {
 // Go starts a call without waiting for it: the call is queued, in order
 // with the stub's other calls, before Go returns.
 func Go[R any](ctx context.Context, s *Stub, method string, arg any) *Pending[R] {
-	var b []byte
-	if arg != nil {
+	var a rpcArg
+	switch {
+	case passesAsValue(arg):
+		a.value = arg
+	case arg != nil:
 		var err error
-		if b, err = json.Marshal(arg); err != nil {
+		if a.json, err = json.Marshal(arg); err != nil {
 			return &Pending[R]{err: fmt.Errorf("%w: %s: %v", ErrBadArgument, method, err)}
 		}
 	}
-	return &Pending[R]{p: s.invoke(ctx, method, b)}
+	var want reflect.Type
+	if t := reflect.TypeFor[R](); isPlain(t) {
+		want = t
+	}
+	return &Pending[R]{p: s.invoke(ctx, method, a, want)}
 }
 
 // Wait waits for the call's result.
@@ -192,11 +202,14 @@ func (p *Pending[R]) Wait(ctx context.Context) (R, error) {
 	if p.err != nil {
 		return r, p.err
 	}
-	b, err := p.p.wait(ctx)
+	res, err := p.p.wait(ctx)
 	if err != nil {
 		return r, err
 	}
-	if len(b) > 0 {
+	if res.isValue {
+		return res.value.(R), nil
+	}
+	if b := res.json; len(b) > 0 {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return r, fmt.Errorf("%w: result: %v", ErrBadArgument, err)
 		}
