@@ -169,9 +169,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := time.Since(start)
 		g.metrics.observe(route, sw.status(), d)
-		g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("id", id), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", sw.status()),
-			slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+		// LogAttrs would take the caller's PC (runtime.Callers) for every line; we never log the source.
+		if ctx := r.Context(); g.log.Enabled(ctx, slog.LevelInfo) {
+			rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			rec.AddAttrs(slog.String("id", id), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.String("route", route), slog.Int("status", sw.status()),
+				slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+			_ = g.log.Handler().Handle(ctx, rec)
+		}
 	}()
 	if g.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !g.authorized(r) {
 		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})

@@ -63,7 +63,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	logw := newLogWriter(m.Stderr)
 	defer logw.Close()
-	log := slog.New(flushingHandler{slog.NewTextHandler(logw, nil), logw})
+	log := slog.New(flushingHandler{newTextHandler(logw), logw})
 
 	rt := durable.NewRuntime(*data)
 	rt.Logger = log

@@ -309,7 +309,7 @@ func TestLogWriter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		out := &lockedBuffer{}
 		lw := newLogWriter(out)
-		log := slog.New(flushingHandler{slog.NewTextHandler(lw, nil), lw})
+		log := slog.New(flushingHandler{newTextHandler(lw), lw})
 		check := func(what string, want, notWant []string) {
 			t.Helper()
 			got := out.String()
