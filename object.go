@@ -203,6 +203,12 @@ func (o *object) evict() error {
 // submit queues run as an event and returns the channel its outcome
 // arrives on once the output gate lets it go.
 func (o *object) submit(ctx context.Context, internal bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
+	return o.submitEvent(ctx, internal, false, run)
+}
+
+// submitEvent is submit; inline is for a caller about to wait for the
+// result: it may run the event itself (actor.Actor.EnqueueAndRun).
+func (o *object) submitEvent(ctx context.Context, internal, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	done := make(chan error, 1)
 	info := &eventInfo{o: o}
 	ev := &actor.Event{Ctx: ctx, Internal: internal, Value: info, Done: func(err error) {
@@ -213,7 +219,11 @@ func (o *object) submit(ctx context.Context, internal bool, run func(ctx context
 	ev.Run = func(ctx context.Context) {
 		run(context.WithValue(ctx, eventKey{}, info), o)
 	}
-	if err := o.actor.Enqueue(ev); err != nil {
+	enqueue := o.actor.Enqueue
+	if inline {
+		enqueue = o.actor.EnqueueAndRun
+	}
+	if err := enqueue(ev); err != nil {
 		if errors.Is(err, ErrOverloaded) {
 			o.rt.stats.overloaded.Add(1)
 		}

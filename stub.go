@@ -70,9 +70,9 @@ func (s *Stub) ID() ID { return s.id }
 
 // send queues run as an event of the stub's object, retrying as the
 // stub's Retry says while the object is overloaded.
-func (s *Stub) send(ctx context.Context, run func(ctx context.Context, o *object)) (<-chan error, error) {
+func (s *Stub) send(ctx context.Context, wait bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	for attempt := 1; ; attempt++ {
-		done, err := s.sendOnce(ctx, run)
+		done, err := s.sendOnce(ctx, wait, run)
 		if err == nil || !errors.Is(err, ErrOverloaded) || attempt >= s.retry.Attempts {
 			return done, err
 		}
@@ -86,7 +86,7 @@ func (s *Stub) send(ctx context.Context, run func(ctx context.Context, o *object
 	}
 }
 
-func (s *Stub) sendOnce(ctx context.Context, run func(ctx context.Context, o *object)) (<-chan error, error) {
+func (s *Stub) sendOnce(ctx context.Context, wait bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	if s.id.ns != s.ns {
 		return nil, fmt.Errorf("%w: ID belongs to another namespace", ErrInvalidID)
 	}
@@ -108,7 +108,7 @@ func (s *Stub) sendOnce(ctx context.Context, run func(ctx context.Context, o *ob
 		if info, ok := ctx.Value(eventKey{}).(*eventInfo); ok && info.o == o && o.actor.HoldsGate(info.ev) {
 			return nil, ErrReentrant
 		}
-		done, err := o.submit(ctx, false, run)
+		done, err := o.submitEvent(ctx, false, wait, run)
 		if errors.Is(err, actor.ErrEvicted) {
 			continue // evicted between lookup and enqueue: activate it again
 		}
@@ -130,7 +130,7 @@ func wait(ctx context.Context, done <-chan error) error {
 // Invoke calls method with a JSON-encoded argument and returns the
 // JSON-encoded result. Call is the typed form.
 func (s *Stub) Invoke(ctx context.Context, method string, arg []byte) ([]byte, error) {
-	p := s.invoke(ctx, method, rpcArg{json: arg}, nil)
+	p := s.invoke(ctx, method, rpcArg{json: arg}, nil, true)
 	res, err := p.wait(ctx)
 	return res.json, err
 }
@@ -142,9 +142,11 @@ type pendingCall struct {
 	herr   error
 }
 
-func (s *Stub) invoke(ctx context.Context, method string, arg rpcArg, want reflect.Type) *pendingCall {
+// invoke sends a call; wait says the caller waits for it at once, so its
+// goroutine may run the call itself.
+func (s *Stub) invoke(ctx context.Context, method string, arg rpcArg, want reflect.Type, wait bool) *pendingCall {
 	p := &pendingCall{}
-	p.done, p.err = s.send(ctx, func(ctx context.Context, o *object) {
+	p.done, p.err = s.send(ctx, wait, func(ctx context.Context, o *object) {
 		p.result, p.herr = o.ns.methodsFor(reflect.TypeOf(o.inst)).invoke(ctx, o.inst, method, arg, want)
 	})
 	return p
@@ -167,7 +169,7 @@ func (p *pendingCall) wait(ctx context.Context) (rpcResult, error) {
 // the method are returned as they are; writes the method made before
 // returning an error are kept (use Storage.Transaction to undo them).
 func Call[R any](ctx context.Context, s *Stub, method string, arg any) (R, error) {
-	return Go[R](ctx, s, method, arg).Wait(ctx)
+	return start[R](ctx, s, method, arg, true).Wait(ctx)
 }
 
 // Pending is an RPC call in flight.
@@ -179,6 +181,11 @@ type Pending[R any] struct {
 // Go starts a call without waiting for it: the call is queued, in order
 // with the stub's other calls, before Go returns.
 func Go[R any](ctx context.Context, s *Stub, method string, arg any) *Pending[R] {
+	return start[R](ctx, s, method, arg, false)
+}
+
+// start is Go; wait says the caller waits for the result at once (Call).
+func start[R any](ctx context.Context, s *Stub, method string, arg any, wait bool) *Pending[R] {
 	var a rpcArg
 	switch {
 	case passesAsValue(arg):
@@ -193,7 +200,7 @@ func Go[R any](ctx context.Context, s *Stub, method string, arg any) *Pending[R]
 	if t := reflect.TypeFor[R](); isPlain(t) {
 		want = t
 	}
-	return &Pending[R]{p: s.invoke(ctx, method, a, want)}
+	return &Pending[R]{p: s.invoke(ctx, method, a, want, wait)}
 }
 
 // Wait waits for the call's result.
@@ -322,7 +329,7 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 	in.ContentLength = int64(len(body))
 	rec := &recorder{header: http.Header{}, limit: limit}
 	var herr error
-	done, err := s.send(ctx, func(ctx context.Context, o *object) {
+	done, err := s.send(ctx, true, func(ctx context.Context, o *object) {
 		h, ok := o.inst.(http.Handler)
 		if !ok {
 			herr = fmt.Errorf("%w: %T is not an http.Handler", ErrNoHandler, o.inst)

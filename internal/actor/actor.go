@@ -5,8 +5,11 @@
 //
 // Goroutines: an actor has no goroutine while its mailbox is empty. Enqueue
 // starts one (the loop, on a Pool's goroutine when Config.Go says so); the
-// loop runs batches until the mailbox is empty, then returns. Whichever
-// goroutine runs the loop holds the gate, and only the holder touches the Host and the batch fields. A handler that steps outside
+// loop runs batches until the mailbox is empty, then returns.
+// EnqueueAndRun instead runs one batch on the caller's goroutine and starts
+// a loop goroutine only if more work is queued by then. Whichever
+// goroutine runs the loop holds the gate, and only the holder touches the
+// Host and the batch fields. A handler that steps outside
 // the gate hands the loop to a new goroutine and later asks for the gate
 // back; the loop grants it and waits until the handler yields.
 //
@@ -152,23 +155,44 @@ func New(host Host, cfg *Config) *Actor {
 // Enqueue adds ev to the mailbox. It fails with ErrOverloaded when the
 // mailbox is full and ErrEvicted when the actor is gone.
 func (a *Actor) Enqueue(ev *Event) error {
-	a.mu.Lock()
-	if a.dead {
-		a.mu.Unlock()
-		return ErrEvicted
-	}
-	if !ev.Internal && len(a.queue) >= a.cfg.MaxQueue {
-		a.mu.Unlock()
-		return fmt.Errorf("%w (%d)", ErrOverloaded, a.cfg.MaxQueue)
-	}
-	a.queue = append(a.queue, ev)
-	start := !a.running
-	a.running = true
-	a.mu.Unlock()
+	start, err := a.enqueue(ev)
 	if start {
 		a.goRun()
 	}
-	return nil
+	return err
+}
+
+// EnqueueAndRun is Enqueue for a caller that will wait for ev's result
+// anyway: when no goroutine runs the loop, the calling goroutine runs one
+// batch itself (ev's, with whatever else is queued by then) before it
+// returns, and hands the loop to another goroutine only if more work has
+// arrived meanwhile. That saves the two goroutine hand-offs of an event on
+// an idle object (to the loop and back), which under load was also where
+// requests queued behind one another for a CPU. The caller cannot stop
+// waiting while its goroutine runs the batch.
+func (a *Actor) EnqueueAndRun(ev *Event) error {
+	start, err := a.enqueue(ev)
+	if start {
+		a.loop(true)
+	}
+	return err
+}
+
+// enqueue adds ev to the mailbox and reports whether the caller must start
+// the loop.
+func (a *Actor) enqueue(ev *Event) (start bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.dead {
+		return false, ErrEvicted
+	}
+	if !ev.Internal && len(a.queue) >= a.cfg.MaxQueue {
+		return false, fmt.Errorf("%w (%d)", ErrOverloaded, a.cfg.MaxQueue)
+	}
+	a.queue = append(a.queue, ev)
+	start = !a.running
+	a.running = true
+	return start, nil
 }
 
 // goRun starts the loop on another goroutine.
@@ -294,7 +318,11 @@ func compact(q []*Event, k int) []*Event {
 
 // run is the loop. It returns when the mailbox is empty or when this
 // goroutine stops holding the gate (its handler stepped outside).
-func (a *Actor) run() {
+func (a *Actor) run() { a.loop(false) }
+
+// loop is run; once makes it return after one batch, handing the loop on
+// (handOff) if there is more to do.
+func (a *Actor) loop(once bool) {
 	defer a.signalIdle()
 	for {
 		if len(a.batch) > 0 && a.pos >= len(a.batch) {
@@ -320,6 +348,24 @@ func (a *Actor) run() {
 		a.finishBatch()
 		a.batch = a.batch[:0]
 		a.pos = 0
+		if once {
+			a.handOff()
+			return
+		}
+	}
+}
+
+// handOff ends a loop run by EnqueueAndRun after its batch: the loop stops
+// if the mailbox is empty, or goes on on a goroutine of its own.
+func (a *Actor) handOff() {
+	a.mu.Lock()
+	more := len(a.resumes)+len(a.queue) > 0
+	if !more {
+		a.running = false
+	}
+	a.mu.Unlock()
+	if more {
+		a.goRun()
 	}
 }
 
