@@ -207,7 +207,8 @@ func (o *object) submit(ctx context.Context, internal bool, run func(ctx context
 }
 
 // submitEvent is submit; inline is for a caller about to wait for the
-// result: it may run the event itself (actor.Actor.EnqueueAndRun).
+// result: it may run the event itself (actor.Actor.EnqueueInline), after
+// the event is counted.
 func (o *object) submitEvent(ctx context.Context, internal, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	done := make(chan error, 1)
 	info := &eventInfo{o: o}
@@ -219,11 +220,14 @@ func (o *object) submitEvent(ctx context.Context, internal, inline bool, run fun
 	ev.Run = func(ctx context.Context) {
 		run(context.WithValue(ctx, eventKey{}, info), o)
 	}
-	enqueue := o.actor.Enqueue
+	var runHere func()
+	var err error
 	if inline {
-		enqueue = o.actor.EnqueueAndRun
+		runHere, err = o.actor.EnqueueInline(ev)
+	} else {
+		err = o.actor.Enqueue(ev)
 	}
-	if err := enqueue(ev); err != nil {
+	if err != nil {
 		if errors.Is(err, ErrOverloaded) {
 			o.rt.stats.overloaded.Add(1)
 		}
@@ -231,6 +235,9 @@ func (o *object) submitEvent(ctx context.Context, internal, inline bool, run fun
 	}
 	o.touch()
 	o.rt.stats.events.Add(1)
+	if runHere != nil {
+		runHere()
+	}
 	return done, nil
 }
 

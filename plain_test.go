@@ -34,6 +34,7 @@ type plainOuter struct {
 type withMarshaler struct{ T time.Time }
 type withUnexported struct {
 	A int
+	//lint:ignore U1000 an unexported field is what makes the type not plain
 	b int
 }
 type withDash struct {

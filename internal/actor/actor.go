@@ -6,7 +6,7 @@
 // Goroutines: an actor has no goroutine while its mailbox is empty. Enqueue
 // starts one (the loop, on a Pool's goroutine when Config.Go says so); the
 // loop runs batches until the mailbox is empty, then returns.
-// EnqueueAndRun instead runs one batch on the caller's goroutine and starts
+// EnqueueInline lets the caller run one batch on its own goroutine, starting
 // a loop goroutine only if more work is queued by then. Whichever
 // goroutine runs the loop holds the gate, and only the holder touches the
 // Host and the batch fields. A handler that steps outside
@@ -113,9 +113,10 @@ type yieldMsg struct {
 
 // Actor executes the events of one object.
 type Actor struct {
-	host  Host
-	cfg   *Config
-	runFn func() // a.run, allocated once
+	host      Host
+	cfg       *Config
+	runFn     func() // a.run, allocated once
+	runOnceFn func() // a.loop(true), allocated once
 
 	mu        sync.Mutex
 	queue     []*Event
@@ -149,6 +150,7 @@ type release struct {
 func New(host Host, cfg *Config) *Actor {
 	a := &Actor{host: host, cfg: cfg}
 	a.runFn = a.run
+	a.runOnceFn = func() { a.loop(true) }
 	return a
 }
 
@@ -162,20 +164,19 @@ func (a *Actor) Enqueue(ev *Event) error {
 	return err
 }
 
-// EnqueueAndRun is Enqueue for a caller that will wait for ev's result
-// anyway: when no goroutine runs the loop, the calling goroutine runs one
-// batch itself (ev's, with whatever else is queued by then) before it
-// returns, and hands the loop to another goroutine only if more work has
-// arrived meanwhile. That saves the two goroutine hand-offs of an event on
-// an idle object (to the loop and back), which under load was also where
-// requests queued behind one another for a CPU. The caller cannot stop
-// waiting while its goroutine runs the batch.
-func (a *Actor) EnqueueAndRun(ev *Event) error {
+// EnqueueInline is Enqueue for a caller that will wait for ev's result
+// anyway. When no goroutine runs the loop, it returns runHere instead of
+// starting one: the caller must call it, at once, and runs one batch on
+// its own goroutine (ev's, with whatever else is queued by then); the loop
+// goes to another goroutine only if more work has arrived meanwhile. That
+// saves the two goroutine hand-offs of an event on an idle object (to the
+// loop and back). The caller cannot stop waiting while it runs the batch.
+func (a *Actor) EnqueueInline(ev *Event) (runHere func(), err error) {
 	start, err := a.enqueue(ev)
 	if start {
-		a.loop(true)
+		return a.runOnceFn, nil
 	}
-	return err
+	return nil, err
 }
 
 // enqueue adds ev to the mailbox and reports whether the caller must start
@@ -355,7 +356,7 @@ func (a *Actor) loop(once bool) {
 	}
 }
 
-// handOff ends a loop run by EnqueueAndRun after its batch: the loop stops
+// handOff ends a loop run by EnqueueInline's runHere after its batch: the loop stops
 // if the mailbox is empty, or goes on on a goroutine of its own.
 func (a *Actor) handOff() {
 	a.mu.Lock()

@@ -7,19 +7,24 @@ import (
 	"time"
 )
 
-// On an idle actor, EnqueueAndRun runs the event on the calling goroutine:
-// a batch that wrote nothing has its result by the time it returns.
-func TestEnqueueAndRunRunsTheEventBeforeReturning(t *testing.T) {
+// On an idle actor, EnqueueInline hands the caller the batch to run on its
+// own goroutine: a batch that wrote nothing has its result when runHere
+// returns.
+func TestEnqueueInlineRunsTheEventInRunHere(t *testing.T) {
 	a := New(host{}, &Config{MaxQueue: 10, MaxBatch: 10})
 	var ran, done atomic.Bool
-	err := a.EnqueueAndRun(&Event{Ctx: context.Background(),
+	runHere, err := a.EnqueueInline(&Event{Ctx: context.Background(),
 		Run:  func(context.Context) { ran.Store(true) },
 		Done: func(error) { done.Store(true) }})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || runHere == nil {
+		t.Fatalf("EnqueueInline on an idle actor: runHere %v, %v; want a function to run", runHere != nil, err)
 	}
+	if ran.Load() {
+		t.Fatal("the event ran before runHere")
+	}
+	runHere()
 	if !ran.Load() || !done.Load() {
-		t.Fatalf("after EnqueueAndRun on an idle actor: ran %v, done %v; want both", ran.Load(), done.Load())
+		t.Fatalf("after runHere: ran %v, done %v; want both", ran.Load(), done.Load())
 	}
 	if a.Busy() {
 		t.Fatal("the actor is still busy after its only event")
@@ -27,11 +32,11 @@ func TestEnqueueAndRunRunsTheEventBeforeReturning(t *testing.T) {
 }
 
 // Events that arrive while the caller runs its batch are not left behind
-// when it returns: the loop goes on on another goroutine.
-func TestEnqueueAndRunHandsOnWhatArrivesMeanwhile(t *testing.T) {
+// when runHere returns: the loop goes on on another goroutine.
+func TestEnqueueInlineHandsOnWhatArrivesMeanwhile(t *testing.T) {
 	a := New(host{}, &Config{MaxQueue: 10, MaxBatch: 10})
 	later := make(chan error, 1)
-	err := a.EnqueueAndRun(&Event{Ctx: context.Background(),
+	runHere, err := a.EnqueueInline(&Event{Ctx: context.Background(),
 		Run: func(context.Context) {
 			// Queued while this batch runs: the next batch's.
 			if err := a.Enqueue(&Event{Ctx: context.Background(), Run: func(context.Context) {},
@@ -40,9 +45,10 @@ func TestEnqueueAndRunHandsOnWhatArrivesMeanwhile(t *testing.T) {
 			}
 		},
 		Done: func(error) {}})
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || runHere == nil {
+		t.Fatalf("EnqueueInline on an idle actor: runHere %v, %v", runHere != nil, err)
 	}
+	runHere()
 	select {
 	case err := <-later:
 		if err != nil {
@@ -58,9 +64,9 @@ func TestEnqueueAndRunHandsOnWhatArrivesMeanwhile(t *testing.T) {
 	}
 }
 
-// When a loop already runs, EnqueueAndRun only queues: the event runs on
+// When a loop already runs, EnqueueInline only queues (no runHere): the event runs on
 // the loop's goroutine, in order, and the caller waits as with Enqueue.
-func TestEnqueueAndRunQueuesBehindARunningLoop(t *testing.T) {
+func TestEnqueueInlineQueuesBehindARunningLoop(t *testing.T) {
 	a := New(host{}, &Config{MaxQueue: 10, MaxBatch: 10})
 	release := make(chan struct{})
 	started := make(chan struct{})
@@ -75,17 +81,18 @@ func TestEnqueueAndRunQueuesBehindARunningLoop(t *testing.T) {
 	second := make(chan error, 1)
 	returned := make(chan struct{})
 	go func() {
-		if err := a.EnqueueAndRun(&Event{Ctx: context.Background(),
+		runHere, err := a.EnqueueInline(&Event{Ctx: context.Background(),
 			Run:  func(context.Context) { order = append(order, 2) },
-			Done: func(err error) { second <- err }}); err != nil {
-			t.Error(err)
+			Done: func(err error) { second <- err }})
+		if err != nil || runHere != nil {
+			t.Errorf("EnqueueInline behind a running loop: runHere %v, %v; want it queued", runHere != nil, err)
 		}
 		close(returned)
 	}()
 	select {
 	case <-returned:
 	case <-time.After(10 * time.Second):
-		t.Fatal("EnqueueAndRun behind a running loop did not return")
+		t.Fatal("EnqueueInline behind a running loop did not return")
 	}
 	close(release)
 	for _, ch := range []chan error{first, second} {
