@@ -70,9 +70,9 @@ func (s *Stub) ID() ID { return s.id }
 
 // send queues run as an event of the stub's object, retrying as the
 // stub's Retry says while the object is overloaded.
-func (s *Stub) send(ctx context.Context, wait bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
+func (s *Stub) send(ctx context.Context, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	for attempt := 1; ; attempt++ {
-		done, err := s.sendOnce(ctx, wait, run)
+		done, err := s.sendOnce(ctx, inline, run)
 		if err == nil || !errors.Is(err, ErrOverloaded) || attempt >= s.retry.Attempts {
 			return done, err
 		}
@@ -86,7 +86,7 @@ func (s *Stub) send(ctx context.Context, wait bool, run func(ctx context.Context
 	}
 }
 
-func (s *Stub) sendOnce(ctx context.Context, wait bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
+func (s *Stub) sendOnce(ctx context.Context, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	if s.id.ns != s.ns {
 		return nil, fmt.Errorf("%w: ID belongs to another namespace", ErrInvalidID)
 	}
@@ -108,7 +108,7 @@ func (s *Stub) sendOnce(ctx context.Context, wait bool, run func(ctx context.Con
 		if info, ok := ctx.Value(eventKey{}).(*eventInfo); ok && info.o == o && o.actor.HoldsGate(info.ev) {
 			return nil, ErrReentrant
 		}
-		done, err := o.submitEvent(ctx, false, wait, run)
+		done, err := o.submitEvent(ctx, false, inline, run)
 		if errors.Is(err, actor.ErrEvicted) {
 			continue // evicted between lookup and enqueue: activate it again
 		}
@@ -142,11 +142,11 @@ type pendingCall struct {
 	herr   error
 }
 
-// invoke sends a call; wait says the caller waits for it at once, so its
-// goroutine may run the call itself.
-func (s *Stub) invoke(ctx context.Context, method string, arg rpcArg, want reflect.Type, wait bool) *pendingCall {
+// invoke sends a call; inline says the caller waits for it at once, so
+// its goroutine may run the call itself.
+func (s *Stub) invoke(ctx context.Context, method string, arg rpcArg, want reflect.Type, inline bool) *pendingCall {
 	p := &pendingCall{}
-	p.done, p.err = s.send(ctx, wait, func(ctx context.Context, o *object) {
+	p.done, p.err = s.send(ctx, inline, func(ctx context.Context, o *object) {
 		p.result, p.herr = o.ns.methodsFor(reflect.TypeOf(o.inst)).invoke(ctx, o.inst, method, arg, want)
 	})
 	return p
@@ -184,8 +184,8 @@ func Go[R any](ctx context.Context, s *Stub, method string, arg any) *Pending[R]
 	return start[R](ctx, s, method, arg, false)
 }
 
-// start is Go; wait says the caller waits for the result at once (Call).
-func start[R any](ctx context.Context, s *Stub, method string, arg any, wait bool) *Pending[R] {
+// start is Go; inline says the caller waits for the result at once (Call).
+func start[R any](ctx context.Context, s *Stub, method string, arg any, inline bool) *Pending[R] {
 	var a rpcArg
 	switch {
 	case passesAsValue(arg):
@@ -200,7 +200,7 @@ func start[R any](ctx context.Context, s *Stub, method string, arg any, wait boo
 	if t := reflect.TypeFor[R](); isPlain(t) {
 		want = t
 	}
-	return &Pending[R]{p: s.invoke(ctx, method, a, want, wait)}
+	return &Pending[R]{p: s.invoke(ctx, method, a, want, inline)}
 }
 
 // Wait waits for the call's result.

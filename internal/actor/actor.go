@@ -356,8 +356,8 @@ func (a *Actor) loop(once bool) {
 	}
 }
 
-// handOff ends a loop run by EnqueueInline's runHere after its batch: the loop stops
-// if the mailbox is empty, or goes on on a goroutine of its own.
+// handOff ends a loop run by EnqueueInline's runHere after its batch: the
+// loop stops if the mailbox is empty, or goes on on a goroutine of its own.
 func (a *Actor) handOff() {
 	a.mu.Lock()
 	more := len(a.resumes)+len(a.queue) > 0
