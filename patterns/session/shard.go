@@ -121,7 +121,7 @@ func scanSession(id string, c *durable.Cursor) (Session, error) {
 
 // Patch replaces a live session's data and/or slides its expiry.
 func (s *shard) Patch(ctx context.Context, a patchArg) (Session, error) {
-	if !a.HasData && a.TTLMS == 0 {
+	if !a.HasData && a.TTLMS <= 0 {
 		return s.Get(ctx, a.ID)
 	}
 	s.cache.drop(a.ID)
@@ -145,7 +145,7 @@ func (s *shard) Patch(ctx context.Context, a patchArg) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	if a.TTLMS != 0 {
+	if a.TTLMS > 0 {
 		if err := s.rearm(); err != nil {
 			return Session{}, err
 		}
