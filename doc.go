@@ -99,9 +99,9 @@
 //   - A caller whose context ends stops waiting, but the event may still run
 //     (and commit) if it had already been queued. [Call], [Stub.Invoke]
 //     and [Stub.Fetch] on an object with nothing running run the event on
-//     the caller's goroutine (saving two goroutine hand-offs); such a
-//     caller stops waiting only once that batch is over, so a handler
-//     that waits long should step outside the gate, as it should anyway.
+//     the caller's goroutine, alone in its batch (saving two goroutine
+//     hand-offs); such a caller stops waiting only once its own handler
+//     has returned.
 //   - Storage must be used only from the object's handlers and constructor;
 //     use from another goroutine fails with [ErrOutsideEvent] where it can
 //     be detected.

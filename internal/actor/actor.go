@@ -6,8 +6,8 @@
 // Goroutines: an actor has no goroutine while its mailbox is empty. Enqueue
 // starts one (the loop, on a Pool's goroutine when Config.Go says so); the
 // loop runs batches until the mailbox is empty, then returns.
-// EnqueueInline lets the caller run one batch on its own goroutine, starting
-// a loop goroutine only if more work is queued by then. Whichever
+// EnqueueInline lets the caller run its own event on its own goroutine,
+// starting a loop goroutine afterwards only if more work is queued by then. Whichever
 // goroutine runs the loop holds the gate, and only the holder touches the
 // Host and the batch fields. A handler that steps outside
 // the gate hands the loop to a new goroutine and later asks for the gate
@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -113,10 +114,9 @@ type yieldMsg struct {
 
 // Actor executes the events of one object.
 type Actor struct {
-	host      Host
-	cfg       *Config
-	runFn     func() // a.run, allocated once
-	runOnceFn func() // a.loop(true), allocated once
+	host  Host
+	cfg   *Config
+	runFn func() // a.run, allocated once
 
 	mu        sync.Mutex
 	queue     []*Event
@@ -150,7 +150,6 @@ type release struct {
 func New(host Host, cfg *Config) *Actor {
 	a := &Actor{host: host, cfg: cfg}
 	a.runFn = a.run
-	a.runOnceFn = func() { a.loop(true) }
 	return a
 }
 
@@ -166,17 +165,41 @@ func (a *Actor) Enqueue(ev *Event) error {
 
 // EnqueueInline is Enqueue for a caller that will wait for ev's result
 // anyway. When no goroutine runs the loop, it returns runHere instead of
-// starting one: the caller must call it, at once, and runs one batch on
-// its own goroutine (ev's, with whatever else is queued by then); the loop
-// goes to another goroutine only if more work has arrived meanwhile. That
-// saves the two goroutine hand-offs of an event on an idle object (to the
-// loop and back). The caller cannot stop waiting while it runs the batch.
+// starting one: the caller must call it, at once, and runs ev, alone in
+// its batch, on its own goroutine; whatever was queued meanwhile goes to a
+// loop goroutine afterwards. That saves the two goroutine hand-offs of an
+// event on an idle object (to the loop and back). Only ev runs there: the
+// caller never waits for another caller's event, nor runs the work another
+// handler does outside the gate. The caller cannot stop waiting while its
+// own event runs.
 func (a *Actor) EnqueueInline(ev *Event) (runHere func(), err error) {
 	start, err := a.enqueue(ev)
-	if start {
-		return a.runOnceFn, nil
+	if !start {
+		return nil, err
 	}
-	return nil, err
+	return func() { a.runInline(ev) }, nil
+}
+
+// runInline runs ev, the first event of a mailbox that was empty, as a
+// batch of its own, then hands the loop on (handOff). A panic outside the
+// handler (in the host's commit, say) would kill a loop goroutine, and the
+// process with it; on the caller's goroutine it could be recovered by the
+// caller (net/http does) and leave the actor running forever. So it goes
+// on, with its stack, on a goroutine of its own.
+func (a *Actor) runInline(ev *Event) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			go panic(fmt.Sprintf("%v\n\n[recovered on the caller's goroutine, re-raised]\n%s", v, stack))
+		}
+	}()
+	a.mu.Lock()
+	a.queue = compact(a.queue, 1) // ev: the mailbox was empty when it came
+	a.mu.Unlock()
+	a.batch = append(a.batch[:0], ev)
+	a.pos = 0
+	a.completed = a.completed[:0]
+	a.loop(true)
 }
 
 // enqueue adds ev to the mailbox and reports whether the caller must start
@@ -356,8 +379,8 @@ func (a *Actor) loop(once bool) {
 	}
 }
 
-// handOff ends a loop run by EnqueueInline's runHere after its batch: the
-// loop stops if the mailbox is empty, or goes on on a goroutine of its own.
+// handOff ends a loop run by runInline after its batch: the loop stops if
+// the mailbox is empty, or goes on on a goroutine of its own.
 func (a *Actor) handOff() {
 	a.mu.Lock()
 	more := len(a.resumes)+len(a.queue) > 0

@@ -2,6 +2,10 @@ package actor
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -102,5 +106,137 @@ func TestEnqueueInlineQueuesBehindARunningLoop(t *testing.T) {
 	}
 	if len(order) != 2 || order[0] != 1 || order[1] != 2 {
 		t.Fatalf("events ran in order %v, want [1 2]", order)
+	}
+}
+
+// An event queued by another caller while runHere is pending is not run
+// by it: the caller's goroutine runs its own event only. Here that other
+// event steps outside the gate and blocks there; runHere returns anyway,
+// and the other event completes on the loop's goroutine once unblocked.
+func TestRunHereRunsOnlyTheCallersEvent(t *testing.T) {
+	a := New(host{}, &Config{MaxQueue: 10, MaxBatch: 10})
+	own := make(chan error, 1)
+	runHere, err := a.EnqueueInline(&Event{Ctx: context.Background(), Run: func(context.Context) {},
+		Done: func(err error) { own <- err }})
+	if err != nil || runHere == nil {
+		t.Fatalf("EnqueueInline on an idle actor: runHere %v, %v", runHere != nil, err)
+	}
+	release := make(chan struct{})
+	other := make(chan error, 1)
+	if err := a.Enqueue(&Event{Ctx: context.Background(), Done: func(err error) { other <- err },
+		Run: func(context.Context) {
+			if err := a.OutsideGate(func() error { <-release; return nil }); err != nil {
+				t.Error(err)
+			}
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() { runHere(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("runHere waits for another caller's event (it ran that event's work outside the gate)")
+	}
+	if err := <-own; err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other event never completed")
+	}
+}
+
+// A handler of A calls B, running B's event on A's goroutine; meanwhile
+// another event of B steps outside B's gate and calls A. A's call must not
+// wait for that one (it would wait forever: A's gate is held by the
+// handler waiting for B).
+func TestNestedRunHereDoesNotWaitForOthersCallingBack(t *testing.T) {
+	cfg := &Config{MaxQueue: 10, MaxBatch: 10}
+	A, B := New(host{}, cfg), New(host{}, cfg)
+	doneA := make(chan error, 1)
+	if err := A.Enqueue(&Event{Ctx: context.Background(), Done: func(err error) { doneA <- err },
+		Run: func(context.Context) {
+			fromB := make(chan error, 1)
+			runHere, err := B.EnqueueInline(&Event{Ctx: context.Background(), Run: func(context.Context) {},
+				Done: func(err error) { fromB <- err }})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			// Another caller's event of B, queued before runHere runs,
+			// calls A from outside B's gate.
+			B.Enqueue(&Event{Ctx: context.Background(), Done: func(error) {},
+				Run: func(context.Context) {
+					B.OutsideGate(func() error {
+						back := make(chan error, 1)
+						A.Enqueue(&Event{Ctx: context.Background(), Run: func(context.Context) {},
+							Done: func(err error) { back <- err }})
+						return <-back
+					})
+				}})
+			if runHere != nil {
+				runHere()
+			}
+			if err := <-fromB; err != nil {
+				t.Error(err)
+			}
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-doneA:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("deadlock: A's handler ran B's other event, which waits for A")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, x := range []*Actor{A, B} {
+		if err := x.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// panickyCommit panics in Commit: a bug in the host, outside any handler.
+type panickyCommit struct{ host }
+
+func (panickyCommit) Commit() (bool, []string, error) { panic("commit exploded") }
+
+// A panic outside the handler kills the process on a loop goroutine. On
+// the caller's goroutine it must too, not be left for the caller (net/http
+// recovers its handlers' panics) with the actor marked running forever.
+func TestPanicOutsideTheHandlerInRunHereStillCrashes(t *testing.T) {
+	if os.Getenv("ACTOR_RUNHERE_CHILD") == "1" {
+		a := New(panickyCommit{}, &Config{MaxQueue: 10, MaxBatch: 10})
+		runHere, err := a.EnqueueInline(&Event{Ctx: context.Background(), Run: func(context.Context) {}, Done: func(error) {}})
+		if err != nil || runHere == nil {
+			os.Exit(3)
+		}
+		func() {
+			defer func() { recover() }() // what net/http would do
+			runHere()
+		}()
+		time.Sleep(10 * time.Second)
+		os.Exit(0) // the process survived: the test fails
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicOutsideTheHandlerInRunHereStillCrashes$")
+	cmd.Env = append(os.Environ(), "ACTOR_RUNHERE_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("child: %v, want a panic exit (2); output:\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "commit exploded") || !strings.Contains(string(out), "re-raised") {
+		t.Fatalf("the crash does not name the panic:\n%s", out)
 	}
 }
