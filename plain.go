@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -20,13 +21,14 @@ import (
 //
 // A type is plain when it is a bool, an integer, a float, a string, an
 // array of a plain type, or a struct whose fields are all exported, not
-// embedded, plain, kept by JSON (no `json:"-"`) under distinct names; and
-// when neither it nor its pointer has its own JSON or text encoding.
-// Pointers, slices, maps, interfaces, channels and functions are not
-// plain. A plain value travels as itself only when valueEncodable holds:
-// strings must be valid UTF-8 (JSON would replace the bad bytes) and
-// floats finite (JSON refuses them); otherwise it takes the JSON path and
-// fares exactly as before.
+// embedded, plain, kept by JSON (no `json:"-"`) under distinct, valid tag
+// names, and not `omitzero` with an IsZero method of their own; and when
+// neither it nor its pointer has its own JSON or text encoding. Pointers,
+// slices, maps, interfaces, channels and functions are not plain. A plain
+// value travels as itself only when valueEncodable holds: strings must be
+// valid UTF-8 (JSON would replace the bad bytes), floats finite (JSON
+// refuses them) and not -0 (`omitempty` would drop it and decode +0);
+// otherwise it takes the JSON path and fares exactly as before.
 
 var plainTypes sync.Map // reflect.Type → bool
 
@@ -71,8 +73,8 @@ func plainType(t reflect.Type) bool {
 			if !f.IsExported() || f.Anonymous || !isPlain(f.Type) {
 				return false
 			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || !validTagName(name) || hasOption(opts, "omitzero") && hasIsZero(f.Type) {
 				return false
 			}
 			if name == "" {
@@ -88,6 +90,37 @@ func plainType(t reflect.Type) bool {
 	return false
 }
 
+// validTagName reports whether encoding/json takes name as a field's name
+// (an empty name means the field's own); it ignores any other, falling
+// back to the field's name, which may then clash with another field.
+func validTagName(name string) bool {
+	for _, c := range name {
+		if !unicode.IsLetter(c) && !unicode.IsDigit(c) && !strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func hasOption(opts, want string) bool {
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		if o == want {
+			return true
+		}
+	}
+	return false
+}
+
+// hasIsZero reports whether t or *t has an IsZero method, which omitzero
+// asks instead of comparing with the zero value.
+func hasIsZero(t reflect.Type) bool {
+	_, ok := t.MethodByName("IsZero")
+	_, pok := reflect.PointerTo(t).MethodByName("IsZero")
+	return ok || pok
+}
+
 // valueEncodable reports whether JSON encodes v (of a plain type) and
 // decodes it back to an equal value.
 func valueEncodable(v reflect.Value) bool {
@@ -96,7 +129,7 @@ func valueEncodable(v reflect.Value) bool {
 		return utf8.ValidString(v.String())
 	case reflect.Float32, reflect.Float64:
 		f := v.Float()
-		return !math.IsNaN(f) && !math.IsInf(f, 0)
+		return !math.IsNaN(f) && !math.IsInf(f, 0) && !(f == 0 && math.Signbit(f))
 	case reflect.Array:
 		for i := range v.Len() {
 			if !valueEncodable(v.Index(i)) {
