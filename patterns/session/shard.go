@@ -238,11 +238,12 @@ func (s *shard) Stats(ctx context.Context) (ShardStats, error) {
 
 // Alarm deletes expired sessions and re-arms for the earliest expiry left.
 func (s *shard) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
-	s.cache.dropExpired(s.now())
+	now := s.now()
+	s.cache.dropExpired(now)
 	if _, err := s.st.Storage().Exec(
 		`DELETE FROM sessions WHERE rowid IN
 		 (SELECT rowid FROM sessions WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?)`,
-		s.now(), cleanupBatch); err != nil {
+		now, cleanupBatch); err != nil {
 		return err
 	}
 	return s.rearm()
