@@ -47,8 +47,8 @@ type withDuplicate struct { // both are "B" in JSON, which keeps only A
 	B int
 }
 type withEmbedded struct{ plainInner }
-type withInvalidTag struct { // JSON ignores the tag "a'b", so X is "X" too and loses to Y
-	X int `json:"a'b"`
+type withInvalidTag struct { // JSON ignores the tag "a§b", so X is "X" too and loses to Y
+	X int `json:"a§b"`
 	Y int `json:"X"`
 }
 type money struct {
