@@ -53,18 +53,33 @@ func TestEnqueueInlineHandsOnWhatArrivesMeanwhile(t *testing.T) {
 		t.Fatalf("EnqueueInline on an idle actor: runHere %v, %v", runHere != nil, err)
 	}
 	runHere()
+	waitDone(t, later, "the event queued during the caller's batch never ran")
+	waitIdle(t, a)
+}
+
+// waitDone fails t unless an event's Done reports nil on ch within 10 s;
+// timeout says what it means if it does not come.
+func waitDone(t *testing.T, ch <-chan error, timeout string) {
+	t.Helper()
 	select {
-	case err := <-later:
+	case err := <-ch:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the event queued during the caller's batch never ran")
+		t.Fatal(timeout)
 	}
+}
+
+// waitIdle fails t unless every actor goes idle within 10 s.
+func waitIdle(t *testing.T, actors ...*Actor) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.WaitIdle(ctx); err != nil {
-		t.Fatal(err)
+	for _, a := range actors {
+		if err := a.WaitIdle(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -143,14 +158,7 @@ func TestRunHereRunsOnlyTheCallersEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	select {
-	case err := <-other:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the other event never completed")
-	}
+	waitDone(t, other, "the other event never completed")
 }
 
 // A handler of A calls B, running B's event on A's goroutine; meanwhile
@@ -190,21 +198,8 @@ func TestNestedRunHereDoesNotWaitForOthersCallingBack(t *testing.T) {
 		}}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-doneA:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("deadlock: A's handler ran B's other event, which waits for A")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, x := range []*Actor{A, B} {
-		if err := x.WaitIdle(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	waitDone(t, doneA, "deadlock: A's handler ran B's other event, which waits for A")
+	waitIdle(t, A, B)
 }
 
 // panickyCommit panics in Commit: a bug in the host, outside any handler.
