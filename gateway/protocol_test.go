@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveRaw serves h on loopback through JSONProtocolErrors, with 1 KiB of
+// headers allowed, and returns its address.
+func serveRaw(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, MaxHeaderBytes: 1 << 10, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(JSONProtocolErrors(ln))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// rawRoundTrip writes req as it is on a new connection and reads one response.
+func rawRoundTrip(t *testing.T, addr, req string) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", req, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%q: body: %v", req, err)
+	}
+	return resp, body
+}
+
+func TestRequestsNetHTTPRejectsGetJSONErrors(t *testing.T) {
+	var served int
+	addr := serveRaw(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
+	for _, c := range []struct {
+		name, req string
+		status    int
+		message   string
+	}{
+		{"headers over MaxHeaderBytes", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8<<10) + "\r\n\r\n",
+			431, "request header fields too large"},
+		{"malformed request line", "NONSENSE\r\n\r\n", 400, "malformed HTTP request"},
+		{"no Host header", "GET / HTTP/1.1\r\n\r\n", 400, "missing required Host header"},
+		{"malformed header line", "GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "malformed HTTP request"},
+		{"unknown transfer coding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unsupported transfer encoding"},
+		{"HTTP/3.0", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "unsupported protocol version"},
+	} {
+		resp, body := rawRoundTrip(t, addr, c.req)
+		if resp.StatusCode != c.status {
+			t.Errorf("%s: status %d %s, want %d", c.name, resp.StatusCode, body, c.status)
+			continue
+		}
+		if want := fmt.Sprint(c.status, " ", http.StatusText(c.status)); resp.Status != want {
+			t.Errorf("%s: status line %q, want %q", c.name, resp.Status, want)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q, want application/json", c.name, ct)
+		}
+		var e errorBody
+		dec := json.NewDecoder(strings.NewReader(string(body)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			t.Errorf("%s: body %q is not the API's error: %v", c.name, body, err)
+			continue
+		}
+		if e.Error.Code != "invalid_argument" || e.Error.Message != c.message {
+			t.Errorf("%s: error %+v, want invalid_argument %q", c.name, e.Error, c.message)
+		}
+		if resp.ContentLength != int64(len(body)) || !resp.Close {
+			t.Errorf("%s: Content-Length %d for %d bytes, close %v", c.name, resp.ContentLength, len(body), resp.Close)
+		}
+	}
+	if served != 0 {
+		t.Errorf("the handler ran %d times; net/http should have rejected every request", served)
+	}
+}
+
+// A handler's own plain-text response, as close to a canned one as a
+// handler can make it, passes through unchanged.
+func TestHandlerResponsesPassThrough(t *testing.T) {
+	addr := serveRaw(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, "400 Bad Request")
+	}))
+	resp, body := rawRoundTrip(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || string(body) != "400 Bad Request" {
+		t.Fatalf("handler's response changed: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+func TestCannedAsJSONLeavesOtherWritesAlone(t *testing.T) {
+	for _, p := range []string{
+		"",
+		"HTTP/1.1 ",
+		"HTTP/1.1 200 OK" + cannedHeaders + "200 OK", // not an error status
+		"HTTP/1.1 4x1 Oops" + cannedHeaders + "body", // not a number
+		"HTTP/1.1 4000 Oops" + cannedHeaders + "body",
+		"HTTP/1.1 400 Bad Request\r\nContent-Length: 3" + cannedHeaders + "abc",
+		"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+		"{\"chunk\": \"of a body\"}",
+	} {
+		if j, ok := cannedAsJSON([]byte(p)); ok {
+			t.Errorf("%q rewritten as %q", p, j)
+		}
+	}
+}
