@@ -46,11 +46,15 @@ func (g *Gateway) setupObjects() error {
 		in.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBody)
 		return stub.Handle(w, in)
 	}
-	g.handle("/v1/objects/{class}/id/{id}/{path...}", func(w http.ResponseWriter, r *http.Request) error {
-		return forward(w, r, true)
-	})
-	g.handle("/v1/objects/{class}/{name}/{path...}", func(w http.ResponseWriter, r *http.Request) error {
-		return forward(w, r, false)
-	})
+	byID := func(w http.ResponseWriter, r *http.Request) error { return forward(w, r, true) }
+	byName := func(w http.ResponseWriter, r *http.Request) error { return forward(w, r, false) }
+	g.handle("/v1/objects/{class}/id/{id}/{path...}", byID)
+	g.handle("/v1/objects/{class}/{name}/{path...}", byName)
+	// Without the slash after the object: its handler gets path "/", as with
+	// it. ServeMux would otherwise redirect to the path with a slash, built
+	// from the decoded path, so a name holding an escaped '/' ("a%2Fb")
+	// would send the client to another object ("a", path "/b/").
+	g.handle("/v1/objects/{class}/id/{id}", byID)
+	g.handle("/v1/objects/{class}/{name}", byName)
 	return nil
 }

@@ -69,3 +69,28 @@ func TestOwnObjectsErrors(t *testing.T) {
 	s.do("POST", "/v1/objects/echo/a/", strings.Repeat("b", 101)).expect(t, 413, "payload_too_large")
 	s.do("POST", "/v1/objects/echo/a/", strings.Repeat("b", 100)).expect(t, 202, "")
 }
+
+// Without a slash after the object, a request reaches the same object with
+// path "/" instead of being redirected; an escaped '/' stays in the name.
+func TestOwnObjectsWithoutTrailingSlash(t *testing.T) {
+	s := newTestServer(t, withEcho(t))
+	r := s.do("GET", "/v1/objects/echo/alice", nil).expect(t, http.StatusAccepted, "")
+	if r.JSON["path"] != "/" || r.num(t, "n") != 1 {
+		t.Fatalf("alice without a slash: %s", r.Body)
+	}
+	id := r.str(t, "id")
+	if r := s.do("GET", "/v1/objects/echo/alice/", nil).expect(t, http.StatusAccepted, ""); r.str(t, "id") != id || r.num(t, "n") != 2 {
+		t.Fatalf("alice with a slash is another object: %s", r.Body)
+	}
+	if r := s.do("GET", "/v1/objects/echo/id/"+id, nil).expect(t, http.StatusAccepted, ""); r.str(t, "id") != id || r.JSON["path"] != "/" || r.num(t, "n") != 3 {
+		t.Fatalf("by ID without a slash: %s", r.Body)
+	}
+	// "a%2Fb" is the object named "a/b", not object "a" with path "/b".
+	slashed := s.do("GET", "/v1/objects/echo/a%2Fb", nil).expect(t, http.StatusAccepted, "")
+	plain := s.do("GET", "/v1/objects/echo/a/b", nil).expect(t, http.StatusAccepted, "")
+	if slashed.str(t, "id") == plain.str(t, "id") || slashed.JSON["path"] != "/" || plain.JSON["path"] != "/b" {
+		t.Fatalf("a%%2Fb: %s; a/b: %s", slashed.Body, plain.Body)
+	}
+	s.do("GET", "/v1/objects/nope/x", nil).expect(t, 404, "not_found")
+	s.do("GET", "/v1/objects/echo/id/xyz", nil).expect(t, 400, "invalid_argument")
+}
