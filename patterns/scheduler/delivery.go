@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/durableobjects/durable"
@@ -37,62 +36,144 @@ type outcome struct {
 	err     string
 }
 
-// Alarm delivers the events that are due: it reads them inside the gate,
-// posts them outside it (other events of the scheduler run meanwhile),
-// records the outcomes inside it again, and sets the alarm to the next
-// due event. The runtime keeps the alarm until this returns nil, and no
-// outcome is recorded before its webhook answered, so a crash anywhere
-// in between delivers again.
+// ended is a delivery that ended, with its outcome.
+type ended struct {
+	job job
+	out outcome
+}
+
+// Alarm delivers the events that are due. Inside the gate it picks the due
+// events; outside it, webhook requests run (other events of the scheduler
+// run meanwhile); each outcome is recorded inside the gate as soon as its
+// webhook answered, and the alarm recomputed with it. The run goes on while
+// deliveries are in flight: an event that comes due meanwhile (a retry's
+// backoff ended, or a PUT for now) is sent at once, not after the slowest
+// request of the run. It ends when nothing is in flight and nothing more
+// may be sent: nothing is due, a batch was sent, or the runtime is closing.
+//
+// The runtime keeps the alarm until this returns nil, and no outcome is
+// recorded before its webhook answered, so a crash anywhere in between
+// delivers again.
 func (o *object) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
 	if !o.ready {
 		return nil
 	}
-	jobs, err := o.due(o.st.Now().UnixMilli())
-	if err != nil {
-		return err
-	}
-	if len(jobs) == 0 {
-		return o.rearm() // woken early, or the due events were deleted
-	}
-	out := make([]outcome, len(jobs))
-	name := o.name
-	if err := o.st.OutsideGate(func() error {
-		o.cfg.deliverAll(ctx, o.st, name, jobs, out)
-		return nil
-	}); err != nil {
-		return err
-	}
-	s := o.st.Storage()
-	return s.Transaction(func() error {
-		now := o.st.Now().UnixMilli()
-		for i, j := range jobs {
-			if err := o.record(j, out[i], now); err != nil {
+	// When the runtime begins to close, requests in flight are cut short
+	// and no more are sent; their events stay due. Returning cuts them
+	// too (after an error, the alarm runs again and sends them again).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-o.st.Closing():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var (
+		name     = o.name
+		inflight = map[string]bool{} // ids of the events being delivered
+		done     = make(chan ended, o.cfg.concurrency)
+		sent     = 0 // deliveries this run started; at most a batch
+		changed  = make(chan struct{}, 1)
+	)
+	o.changed = changed
+	defer func() { o.changed = nil }()
+	for {
+		var next int64 // when the earliest event not yet due comes due; 0 if none, or no slot is free
+		if free := min(o.cfg.concurrency-len(inflight), o.cfg.batch-sent); free > 0 && ctx.Err() == nil {
+			jobs, n, err := o.due(o.st.Now().UnixMilli(), inflight, free)
+			if err != nil {
 				return err
 			}
+			next = n
+			for _, j := range jobs {
+				inflight[j.id] = true
+				sent++
+				go func() { done <- ended{j, o.cfg.deliver(ctx, o.st.Now().UnixMilli(), name, j)} }()
+			}
 		}
-		return o.rearm()
-	})
+		if len(inflight) == 0 {
+			return o.rearm()
+		}
+		var got []ended
+		clock := o.st.Clock()
+		if err := o.st.OutsideGate(func() error {
+			got = await(clock, done, changed, next)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := o.st.Storage().Transaction(func() error {
+			now := o.st.Now().UnixMilli()
+			for _, e := range got {
+				if err := o.record(e.job, e.out, now); err != nil {
+					return err
+				}
+			}
+			return o.rearm()
+		}); err != nil {
+			return err
+		}
+		for _, e := range got {
+			delete(inflight, e.job.id)
+		}
+	}
 }
 
-// due returns the deliveries due at now, earliest first, at most a batch.
-// A repeating event whose slot passed more than a period ago (the server
-// was down, or the scheduler busy) is delivered once, for its latest slot
-// at or before now: a catch-up, not a burst. A retry stays with the slot
-// whose delivery failed.
-func (o *object) due(now int64) ([]job, error) {
-	cur, err := o.st.Storage().Exec(`SELECT id, gen, run_at_ms, repeat_ms, payload, target, attempts
-		FROM events WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms, id LIMIT ?`,
-		now, o.cfg.batch)
-	if err != nil {
-		return nil, err
+// await waits for a delivery to end, for the events to change, or, if next
+// is not 0, for the clock to reach next (ms); it returns every delivery
+// that has ended.
+func await(clock durable.Clock, done <-chan ended, changed <-chan struct{}, next int64) []ended {
+	var due chan struct{}
+	if next != 0 {
+		due = make(chan struct{})
+		t := clock.AfterFunc(time.Duration(next-clock.Now().UnixMilli())*time.Millisecond, func() { close(due) })
+		defer t.Stop()
 	}
-	defer cur.Close()
+	var got []ended
+	select {
+	case e := <-done:
+		got = append(got, e)
+	case <-changed:
+	case <-due:
+	}
+	for {
+		select {
+		case e := <-done:
+			got = append(got, e)
+		default:
+			return got
+		}
+	}
+}
+
+// due returns at most free deliveries due at now that are not in flight,
+// earliest first, and when the earliest event not yet due comes due (0 if
+// none). A repeating event whose slot passed more than a period ago (the
+// server was down, or the scheduler busy) is delivered once, for its
+// latest slot at or before now: a catch-up, not a burst. A retry stays
+// with the slot whose delivery failed.
+func (o *object) due(now int64, inflight map[string]bool, free int) ([]job, int64, error) {
+	s := o.st.Storage()
+	// The events in flight are due too: reading as many more rows as
+	// there are free slots finds every due event that is not.
+	cur, err := s.Exec(`SELECT id, gen, run_at_ms, repeat_ms, payload, target, attempts
+		FROM events WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms, id LIMIT ?`,
+		now, len(inflight)+free)
+	if err != nil {
+		return nil, 0, err
+	}
 	var jobs []job
-	for cur.Next() {
+	for cur.Next() && len(jobs) < free {
 		var j job
 		var repeat, payload any
 		if err := cur.Scan(&j.id, &j.gen, &j.slot, &repeat, &payload, &j.target, &j.attempt); err != nil {
-			return nil, err
+			cur.Close()
+			return nil, 0, err
+		}
+		if inflight[j.id] {
+			continue
 		}
 		j.repeat, _ = repeat.(int64)
 		if p, ok := payload.(string); ok {
@@ -104,7 +185,18 @@ func (o *object) due(now int64) ([]job, error) {
 		j.attempt++
 		jobs = append(jobs, j)
 	}
-	return jobs, cur.Err()
+	if err := cur.Close(); err != nil {
+		return nil, 0, err
+	}
+	cur, err = s.Exec(`SELECT due_at_ms FROM events WHERE due_at_ms > ? ORDER BY due_at_ms LIMIT 1`, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if err := cur.One(&next); err != nil && !errors.Is(err, durable.ErrNoRows) {
+		return nil, 0, err
+	}
+	return jobs, next, nil
 }
 
 // record applies a delivery's outcome to its event, unless the event was
@@ -161,37 +253,6 @@ func backoff(attempt int) time.Duration {
 		d = min(RetryInitial<<(attempt-1), RetryMax)
 	}
 	return d + rand.N(d/4+1)
-}
-
-// deliverAll sends the jobs, at most cfg.concurrency at once, and fills out
-// with their outcomes. When the runtime begins to close, requests in
-// flight are cut short and the rest are not sent; their events stay due.
-func (cfg *config) deliverAll(ctx context.Context, st *durable.State, name string, jobs []job, out []outcome) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-st.Closing():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	sem := make(chan struct{}, cfg.concurrency)
-	var wg sync.WaitGroup
-	for i := range jobs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			out[i] = cfg.deliver(ctx, st.Now().UnixMilli(), name, jobs[i])
-		})
-	}
-	wg.Wait()
 }
 
 // delivery is the body of a webhook request (api.md).

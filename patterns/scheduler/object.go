@@ -53,6 +53,19 @@ type object struct {
 	ready bool
 	name  string
 	key   []byte
+
+	// changed is set while an alarm run waits on deliveries in flight: a
+	// PUT pokes it, so an event put for now is sent without waiting for
+	// them (see Alarm).
+	changed chan struct{}
+}
+
+// poke tells a waiting alarm run that the events changed.
+func (o *object) poke() {
+	select {
+	case o.changed <- struct{}{}:
+	default: // nil (no run waits), or already poked
+	}
 }
 
 // Messages of the RPC methods.
@@ -116,6 +129,7 @@ func (o *object) Put(ctx context.Context, a putArgs) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
+	o.poke()
 	if !o.ready {
 		o.ready, o.name, o.key = true, a.Name, key
 	}

@@ -442,39 +442,108 @@ func TestConcurrencyAndBatchesAreBounded(t *testing.T) {
 
 func TestChangesDuringDeliveryWin(t *testing.T) {
 	h := newHook(t)
-	release := make(chan struct{})
-	h.set(func(w http.ResponseWriter, r *http.Request, c call) { <-release })
-	e := open(t, t.TempDir(), durabletest.NewClock(t0), Options{Webhooks: hooks(h)})
-	e.put(t, "s", "replaced", Spec{RunAtMS: ms(time.Second), Target: "hook"})
-	e.put(t, "s", "deleted", Spec{RunAtMS: ms(time.Second), Target: "hook"})
-	e.put(t, "s", "marker", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	release := map[string]chan struct{}{"a-replaced": make(chan struct{}), "b-deleted": make(chan struct{})}
+	h.set(func(w http.ResponseWriter, r *http.Request, c call) {
+		if ch := release[c.Body.ID]; ch != nil {
+			<-ch
+		}
+	})
+	// One delivery at a time, in id order: each outcome is recorded before
+	// the next event is sent, so once the marker is gone the other two
+	// outcomes were handled.
+	e := open(t, t.TempDir(), durabletest.NewClock(t0), Options{Webhooks: hooks(h), Concurrency: 1})
+	e.put(t, "s", "a-replaced", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	e.put(t, "s", "b-deleted", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	e.put(t, "s", "c-marker", Spec{RunAtMS: ms(time.Second), Target: "hook"})
 	e.armed(t, t0.Add(time.Second))
 	e.clock.Set(t0.Add(time.Second))
-	for range 3 {
-		h.next(t)
+	// While each delivery waits outside the gate, its event is replaced or
+	// deleted: the outcome must not touch the new version.
+	if c := h.next(t); c.Body.ID != "a-replaced" {
+		t.Fatalf("first delivery %+v", c.Body)
 	}
-	// While both deliveries wait outside the gate, one event is replaced
-	// and the other deleted: the outcomes must not touch them.
 	rep := int64(60_000)
-	e.put(t, "s", "replaced", Spec{RunAtMS: ms(time.Hour), RepeatMS: &rep, Target: "hook"})
-	if err := e.c.Delete(context.Background(), "s", "deleted"); err != nil {
+	e.put(t, "s", "a-replaced", Spec{RunAtMS: ms(time.Hour), RepeatMS: &rep, Target: "hook"})
+	close(release["a-replaced"])
+	if c := h.next(t); c.Body.ID != "b-deleted" {
+		t.Fatalf("second delivery %+v", c.Body)
+	}
+	if err := e.c.Delete(context.Background(), "s", "b-deleted"); err != nil {
 		t.Fatal(err)
 	}
-	close(release)
-	// The three outcomes are recorded together: once the marker is gone,
-	// the other two were handled.
-	e.waitEvent(t, "s", "marker", "the batch to be recorded", func(ev *Event) bool { return ev == nil })
-	ev, err := e.c.Get(context.Background(), "s", "replaced")
+	close(release["b-deleted"])
+	h.next(t)
+	e.waitEvent(t, "s", "c-marker", "the marker's outcome", func(ev *Event) bool { return ev == nil })
+	ev, err := e.c.Get(context.Background(), "s", "a-replaced")
 	if err != nil || ev.RunAtMS != ms(time.Hour) || ev.Attempts != 0 || ev.LastFiredAtMS != nil {
 		t.Fatalf("replaced event %+v %v", ev, err)
 	}
-	if _, err := e.c.Get(context.Background(), "s", "deleted"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.c.Get(context.Background(), "s", "b-deleted"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted event: %v", err)
 	}
 	e.armed(t, t0.Add(time.Hour))
 	e.clock.Set(t0.Add(time.Hour))
-	if c := h.next(t); c.Body.ID != "replaced" || c.Body.RunAtMS != ms(time.Hour) {
+	if c := h.next(t); c.Body.ID != "a-replaced" || c.Body.RunAtMS != ms(time.Hour) {
 		t.Fatalf("delivery %+v", c.Body)
+	}
+}
+
+// A webhook that does not answer holds up neither the other events of its
+// scheduler nor their retries: each outcome is recorded when its own
+// delivery ends, and events that come due meanwhile are sent at once.
+func TestSlowWebhookHoldsUpNoOtherEvent(t *testing.T) {
+	h := newHook(t)
+	release := make(chan struct{})
+	h.set(func(w http.ResponseWriter, r *http.Request, c call) {
+		switch c.Body.ID {
+		case "slow":
+			<-release
+		case "flaky":
+			if c.Body.Attempt == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}
+	})
+	e := open(t, t.TempDir(), durabletest.NewClock(t0), Options{Webhooks: hooks(h), Timeout: time.Hour})
+	defer close(release)
+	e.put(t, "s", "slow", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	e.put(t, "s", "later", Spec{RunAtMS: ms(2 * time.Second), Target: "hook"})
+	e.put(t, "s", "flaky", Spec{RunAtMS: ms(2 * time.Second), Target: "hook"})
+	e.armed(t, t0.Add(time.Second))
+	e.clock.Set(t0.Add(time.Second))
+	if c := h.next(t); c.Body.ID != "slow" {
+		t.Fatalf("first delivery %+v", c.Body)
+	}
+	// Events due after the slow one was sent go out while it hangs.
+	e.armed(t, t0.Add(2*time.Second))
+	e.clock.Set(t0.Add(2 * time.Second))
+	got := map[string]bool{}
+	for range 2 {
+		got[h.next(t).Body.ID] = true
+	}
+	if !got["later"] || !got["flaky"] {
+		t.Fatalf("deliveries at 2 s: %v", got)
+	}
+	e.waitEvent(t, "s", "later", "later's outcome", func(ev *Event) bool { return ev == nil })
+	// flaky's failure is recorded, and its retry is sent after its backoff.
+	ev := e.waitEvent(t, "s", "flaky", "flaky's failure", func(ev *Event) bool { return ev != nil && ev.Attempts == 1 })
+	if ev.LastError == nil || !strings.Contains(*ev.LastError, "503") {
+		t.Fatalf("flaky after its first attempt: %+v", ev)
+	}
+	h.none(t) // not before its backoff (the clock stands still)
+	e.clock.Set(t0.Add(2*time.Second + RetryInitial*5/4))
+	if c := h.next(t); c.Body.ID != "flaky" || c.Body.Attempt != 2 {
+		t.Fatalf("retry %+v", c.Body)
+	}
+	e.waitEvent(t, "s", "flaky", "flaky's retry to succeed", func(ev *Event) bool { return ev == nil })
+	// An event put for now while the slow one still hangs goes at once.
+	e.put(t, "s", "now", Spec{RunAtMS: ms(2 * time.Second), Target: "hook"})
+	if c := h.next(t); c.Body.ID != "now" {
+		t.Fatalf("delivery %+v", c.Body)
+	}
+	e.waitEvent(t, "s", "now", "now's outcome", func(ev *Event) bool { return ev == nil })
+	if ev, err := e.c.Get(context.Background(), "s", "slow"); err != nil || ev.Attempts != 0 {
+		t.Fatalf("slow, still in flight: %+v %v", ev, err)
 	}
 }
 
