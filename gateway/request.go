@@ -67,6 +67,12 @@ func decodeBody(body []byte, dst any) error {
 	if trimmed[0] != '{' {
 		return invalid("request body must be a JSON object")
 	}
+	// JSON is UTF-8 (RFC 8259); encoding/json would turn invalid bytes in a
+	// string into U+FFFD and go on, storing something other than what was
+	// sent.
+	if !utf8.Valid(trimmed) {
+		return invalid("malformed JSON: the body is not valid UTF-8")
+	}
 	// json.Unmarshal, not a Decoder: this runs on every request, and a
 	// Decoder copies the body into its own buffer. Unknown fields, which
 	// Unmarshal ignores, are refused by checkFieldNames with the message a

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // clientMsg is a message from a client, checked.
@@ -22,6 +23,9 @@ type clientMsg struct {
 // base_version (an integer; null is the same as absent); type "ping" has
 // no other field. The error says what is wrong, for the error message.
 func parseMessage(data []byte) (clientMsg, error) {
+	if !utf8.Valid(data) {
+		return clientMsg{}, errors.New("malformed JSON: the message is not valid UTF-8")
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
 		var typeErr *json.UnmarshalTypeError
