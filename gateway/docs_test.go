@@ -312,7 +312,7 @@ func TestDocsHTTPValidation(t *testing.T) {
 		}
 	}
 	s.do("GET", "/v1/docs/a/b", nil).expect(t, 404, "not_found")
-	s.do("GET", "/v1/docs/", nil).expect(t, 404, "not_found")
+	s.do("GET", "/v1/docs/", nil).expect(t, 400, "invalid_argument") // an empty {id}
 }
 
 func TestDocsHTTPLargerConfiguredBody(t *testing.T) {

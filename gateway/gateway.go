@@ -66,10 +66,11 @@ func New(rt *durable.Runtime, cfg Config) (*Gateway, error) {
 	}
 	g := &Gateway{rt: rt, cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	g.metrics = newMetrics(rt)
-	g.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// GET only, HEAD included (api.md): ServeMux would answer HEAD too.
+	g.mux.HandleFunc("GET /healthz", getOnly(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	g.mux.Handle("GET /metrics", g.metrics.handler())
+	}))
+	g.mux.HandleFunc("GET /metrics", getOnly(g.metrics.handler().ServeHTTP))
 	for _, setup := range []func() error{
 		g.setupRateLimit,
 		g.setupLocks,
@@ -122,15 +123,49 @@ func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	writeAPIError(w, e)
 }
 
+// getOnly answers a HEAD request 405, as for any method but GET.
+func getOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", "GET")
+			writeAPIError(w, &Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+				Message: r.Method + " is not allowed here; allowed: GET"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// getOnlyPaths are the paths served by getOnly handlers: their Allow is GET.
+var getOnlyPaths = map[string]bool{"/healthz": true, "/metrics": true}
+
 // notFoundOrMethod answers requests no route matched: 405 with Allow when
-// the path exists for other methods, else 404.
+// the path exists for other methods, 400 when it lacks only a last path
+// parameter ("DELETE /v1/sessions/"), else 404.
 func (g *Gateway) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
-	var allow []string
-	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+	methods := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+	if getOnlyPaths[r.URL.Path] {
+		methods = methods[:1]
+	}
+	routed := func(path string, m string) bool {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := g.mux.Handler(probe); pattern != "/" && pattern != "" {
+		probe.URL.Path, probe.URL.RawPath = path, ""
+		_, pattern := g.mux.Handler(probe)
+		return pattern != "/" && pattern != ""
+	}
+	var allow []string
+	for _, m := range methods {
+		if routed(r.URL.Path, m) {
 			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 && strings.HasSuffix(r.URL.Path, "/") && r.URL.Path != "/" {
+		for _, m := range methods {
+			if routed(r.URL.Path+"x", m) {
+				writeAPIError(w, invalid("path parameter is empty"))
+				return
+			}
 		}
 	}
 	if len(allow) > 0 {
@@ -178,13 +213,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = g.log.Handler().Handle(ctx, rec)
 		}
 	}()
-	if g.cfg.Token != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !g.authorized(r) {
+	if g.cfg.Token != "" && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !g.authorized(r) {
 		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/v1/") && hasEmptyOrDotSegment(r.URL.EscapedPath()) {
+	if !strings.HasPrefix(r.URL.Path, "/") {
+		// "//healthz" reads as host "healthz" and an empty path, which the
+		// mux would redirect to "/".
+		writeAPIError(sw, notFound("no route for %q", r.RequestURI))
+		return
+	}
+	if hasEmptyOrDotSegment(r.URL.EscapedPath()) {
 		// The mux would redirect to a cleaned path (with an HTML body);
-		// api.md wants a bad path parameter answered 400.
+		// api.md wants a bad path parameter answered 400, and every error
+		// in its JSON shape.
 		writeAPIError(sw, invalid("path has an empty, \".\" or \"..\" segment"))
 		return
 	}

@@ -188,10 +188,13 @@ func TestHealthzAndMetrics(t *testing.T) {
 	if m.Status != 200 || !bytes.Contains(m.Body, []byte("durable_http_requests_total")) || !bytes.Contains(m.Body, []byte("durable_objects_active")) {
 		t.Fatalf("metrics: %d %s", m.Status, m.Body)
 	}
+	// GET only (api.md): HEAD too is 405.
 	for _, p := range []string{"/healthz", "/metrics"} {
-		r := s.do("POST", p, nil).expect(t, 405, "method_not_allowed")
-		if !strings.Contains(r.Header.Get("Allow"), "GET") {
-			t.Fatalf("%s: Allow %q", p, r.Header.Get("Allow"))
+		for _, m := range []string{"POST", "HEAD", "DELETE"} {
+			r := s.do(m, p, nil)
+			if r.Status != 405 || r.Header.Get("Allow") != "GET" {
+				t.Fatalf("%s %s: %d, Allow %q; want 405, Allow GET", m, p, r.Status, r.Header.Get("Allow"))
+			}
 		}
 	}
 }
@@ -208,6 +211,25 @@ func TestAuthComesBeforeRouting(t *testing.T) {
 	s.do("GET", "/v1/nothing-here", nil, "Authorization", "Bearer wrong").expect(t, 401, "unauthorized")
 	s.do("GET", "/v1/nothing-here", nil, "Authorization", "Bearer s3cret").expect(t, 404, "not_found")
 	s.do("GET", "/healthz", nil).expect(t, 200, "")
+	// /v1 itself is a /v1 request.
+	s.do("GET", "/v1", nil).expect(t, 401, "unauthorized")
+	s.do("GET", "/v1", nil, "Authorization", "Bearer s3cret").expect(t, 404, "not_found")
+}
+
+// A path that ends where its last parameter should be has an empty
+// parameter: 400, as in the middle of a path, not 404.
+func TestEmptyLastParameter(t *testing.T) {
+	s := newTestServer(t)
+	for _, c := range []struct{ method, path string }{
+		{"DELETE", "/v1/sessions/"}, {"GET", "/v1/sessions/"}, {"PATCH", "/v1/sessions/"},
+		{"POST", "/v1/locks/"}, {"GET", "/v1/locks/"},
+		{"GET", "/v1/docs/"}, {"GET", "/v1/schedulers/s/events/"},
+	} {
+		s.do(c.method, c.path, nil).expect(t, 400, "invalid_argument")
+	}
+	// No route at all stays 404.
+	s.do("GET", "/v1/nothing/", nil).expect(t, 404, "not_found")
+	s.do("GET", "/nothing/", nil).expect(t, 404, "not_found")
 }
 
 func TestRequestIDs(t *testing.T) {
@@ -283,7 +305,8 @@ func TestCheckParam(t *testing.T) {
 
 func TestEmptyAndDotSegmentsAreBadParameters(t *testing.T) {
 	s := newTestServer(t)
-	for _, p := range []string{"/v1/locks//acquire", "/v1/locks/./acquire", "/v1/locks/../acquire", "/v1/sessions/.."} {
+	for _, p := range []string{"/v1/locks//acquire", "/v1/locks/./acquire", "/v1/locks/../acquire", "/v1/sessions/..",
+		"/./healthz", "/v1/../healthz"} {
 		req, _ := http.NewRequest("POST", s.URL+p, nil)
 		req.URL.Opaque = p // keep the path as written
 		resp, err := http.DefaultClient.Do(req)
@@ -293,6 +316,21 @@ func TestEmptyAndDotSegmentsAreBadParameters(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 			t.Errorf("%s: %d %s, want 400 JSON", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	// A path starting with "//" is read by net/http as an authority and a
+	// path ("//v1/locks/a": host v1, path /locks/a): no route, in JSON, not
+	// ServeMux's redirect.
+	for _, p := range []string{"//v1/locks/a", "//healthz"} {
+		req, _ := http.NewRequest("GET", s.URL+p, nil)
+		req.URL.Opaque = p
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s: %d %s, want 404 JSON", p, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	}
 }
