@@ -260,8 +260,13 @@ func (s *Stub) Fetch(req *http.Request) (*http.Response, error) {
 // durable. If the object accepted a WebSocket (State.AcceptWebSocket), Handle
 // completes the upgrade on w's connection and hands the socket to the
 // runtime. Handle returns an error, having written nothing, when the event
-// could not run (ErrOverloaded, ErrClosed, ...).
+// could not run (ErrOverloaded, ErrClosed, ErrForbiddenOrigin, ...).
 func (s *Stub) Handle(w http.ResponseWriter, r *http.Request) error {
+	if isUpgrade(r) {
+		if err := checkOrigin(r, s.ns.rt.WebSocketOriginPatterns); err != nil {
+			return err
+		}
+	}
 	rec, err := s.fetch(r)
 	if err != nil {
 		return err
@@ -301,6 +306,8 @@ func (s *Stub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case errors.Is(err, ErrTooLarge):
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+	case errors.Is(err, ErrForbiddenOrigin):
+		http.Error(w, err.Error(), http.StatusForbidden)
 	default:
 		http.Error(w, "internal error", http.StatusInternalServerError)
 	}

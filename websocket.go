@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +35,10 @@ var (
 	ErrTooManySockets = hibernate.ErrTooManySockets
 	ErrSocketClosed   = hibernate.ErrClosed
 	ErrBadTags        = errors.New("durable: invalid WebSocket tags")
+	// ErrForbiddenOrigin is Stub.Handle's error for a WebSocket upgrade
+	// whose Origin is neither the request's host nor allowed by
+	// Runtime.WebSocketOriginPatterns; the object's handler did not run.
+	ErrForbiddenOrigin = errors.New("durable: WebSocket origin not allowed")
 )
 
 // MessageType is the type of a WebSocket message.
@@ -186,6 +192,36 @@ func (s *State) SetWebSocketAutoResponse(request, response string) error {
 // WebSocketAutoResponse returns the object's automatic response pair.
 func (s *State) WebSocketAutoResponse() (request, response string, ok bool) {
 	return s.o.rt.sockets.AutoResponse(s.o.socketKey())
+}
+
+// checkOrigin refuses a WebSocket upgrade from a browser page of another
+// origin, by the rule websocket.Accept applies with the same patterns (an
+// Origin whose host is the request's Host, or that matches a pattern, with
+// path.Match, case-insensitively, against the origin's host, or its
+// scheme://host if the pattern has a scheme). Checked before the object
+// runs, so a refused upgrade costs the object nothing.
+func checkOrigin(r *http.Request, patterns []string) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return fmt.Errorf("%w: Origin %q is not a URL", ErrForbiddenOrigin, origin)
+	}
+	if strings.EqualFold(r.Host, u.Host) {
+		return nil
+	}
+	for _, p := range patterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(target)); err == nil && ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: origin %q may not open WebSockets on host %q", ErrForbiddenOrigin, u.Host, r.Host)
 }
 
 func isUpgrade(r *http.Request) bool {

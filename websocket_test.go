@@ -427,3 +427,35 @@ func TestSocketReadWindow(t *testing.T) {
 	close(h.slow)
 	waitFor(t, "all 200 delivered", func() bool { return h.rt.Stats().Events-base >= 200 })
 }
+
+// A browser page of another origin cannot open a socket unless
+// WebSocketOriginPatterns allows it; a refused upgrade is answered 403
+// before the object runs, so it does not even activate it.
+func TestWebSocketOrigins(t *testing.T) {
+	h := newWSHarness(t, func(rt *durable.Runtime) { rt.WebSocketOriginPatterns = []string{"*.allowed.example"} })
+	dial := func(room, origin string) (*http.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, h.url+"/"+room, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
+		if err == nil {
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+		}
+		return resp, err
+	}
+	for _, origin := range []string{"https://evil.example", "http://allowed.example.evil", "%zz"} {
+		resp, err := dial("guarded", origin)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("origin %q: %v", origin, err)
+		}
+	}
+	if n := h.created.Load(); n != 0 {
+		t.Fatalf("refused upgrades activated the object %d times", n)
+	}
+	for _, origin := range []string{"https://app.allowed.example", "http://" + strings.TrimPrefix(h.url, "ws://")} {
+		if _, err := dial("guarded", origin); err != nil {
+			t.Fatalf("origin %q refused: %v", origin, err)
+		}
+	}
+}

@@ -352,6 +352,8 @@ func TestDocsWebSocketHandshake(t *testing.T) {
 			t.Fatalf("%s: %d %s", name, r.Status, r.Body)
 		}
 	}
+	// A browser page of another origin: 403 in api.md's error shape.
+	s.do("GET", "/v1/docs/hs", nil, without("", "Origin", "https://evil.example")...).expect(t, 403, "forbidden")
 	s.do("HEAD", "/v1/docs/hs", nil, without("")...).expect(t, 400, "")
 	s.do("GET", "/v1/docs/"+strings.Repeat("z", 257), nil, without("")...).expect(t, 400, "invalid_argument")
 	if got := s.RT.Stats().Activations; got != activations {

@@ -50,6 +50,7 @@ var errorTable = []struct {
 	{durable.ErrTooLarge, http.StatusRequestEntityTooLarge, "payload_too_large", 0},
 	{durable.ErrBadRequestBody, http.StatusBadRequest, "invalid_argument", 0},
 	{durable.ErrNoHandler, http.StatusNotFound, "not_found", 0},
+	{durable.ErrForbiddenOrigin, http.StatusForbidden, "forbidden", 0},
 	{lock.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", time.Second},
 	{lock.ErrHeld, http.StatusConflict, "lock_held", 0},
 	{lock.ErrNotOwner, http.StatusConflict, "not_owner", 0},
