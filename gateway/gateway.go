@@ -261,8 +261,10 @@ func requestID(r *http.Request) string {
 	return id
 }
 
+// newRequestID makes a request ID as api.md wants every ID the server
+// makes: 128 random bits, 22 characters of base64url.
 func newRequestID() string {
-	var b [12]byte
+	var b [16]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -235,8 +235,8 @@ func TestEmptyLastParameter(t *testing.T) {
 func TestRequestIDs(t *testing.T) {
 	s := newTestServer(t)
 	r := s.do("GET", "/healthz", nil)
-	if len(r.Header.Get("X-Request-Id")) < 16 {
-		t.Fatalf("no request ID: %q", r.Header.Get("X-Request-Id"))
+	if id := r.Header.Get("X-Request-Id"); len(id) != 22 || !validRequestID(id) || strings.ContainsAny(id, "+/=.") {
+		t.Fatalf("made request ID %q: want 22 characters of base64url (api.md)", id)
 	}
 	r = s.do("GET", "/healthz", nil, "X-Request-Id", "client-chosen-1")
 	if got := r.Header.Get("X-Request-Id"); got != "client-chosen-1" {
