@@ -2,15 +2,20 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
-// JSONProtocolErrors returns a listener whose connections answer in the
-// API's error shape where net/http would answer in plain text.
+// JSONProtocolErrors makes srv answer in the API's error shape where
+// net/http would answer in plain text, and returns the listener to serve
+// on: call it once srv's Handler (and any ConnState or ConnContext hook)
+// is set, then srv.Serve(JSONProtocolErrors(srv, ln)).
 //
 // net/http rejects a request it cannot parse (headers over MaxHeaderBytes,
 // a malformed request line or header, an unknown transfer coding, an HTTP
@@ -23,10 +28,42 @@ import (
 // with code invalid_argument (the request is malformed) and net/http's
 // reason as the message.
 //
-// Every other write passes through unchanged: a response written through
-// a handler always carries headers of its own (Date, a length or chunked
-// encoding) between the status line and Content-Type, so it never matches.
-func JSONProtocolErrors(ln net.Listener) net.Listener { return protocolListener{ln} }
+// Only writes made while no handler's response is under way are looked
+// at: from the moment a handler starts until net/http has finished its
+// response and set the connection idle (or for good, once a handler
+// hijacked it), writes pass through untouched, whatever bytes they hold.
+// A canned response is only ever written in between.
+func JSONProtocolErrors(srv *http.Server, ln net.Listener) net.Listener {
+	h := srv.Handler
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := r.Context().Value(protocolConnKey{}).(*protocolConn); ok {
+			c.responding.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
+	connContext := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if connContext != nil {
+			ctx = connContext(ctx, c)
+		}
+		return context.WithValue(ctx, protocolConnKey{}, c)
+	}
+	connState := srv.ConnState
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		if pc, ok := c.(*protocolConn); ok && s == http.StateIdle {
+			pc.responding.Store(false) // the response is written; a hijacked conn never gets here
+		}
+		if connState != nil {
+			connState(c, s)
+		}
+	}
+	return protocolListener{ln}
+}
+
+type protocolConnKey struct{}
 
 type protocolListener struct{ net.Listener }
 
@@ -35,19 +72,24 @@ func (l protocolListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &protocolConn{c}, nil
+	return &protocolConn{Conn: c}, nil
 }
 
 // protocolConn keeps the methods net/http looks for on a *net.TCPConn:
 // CloseWrite (it half-closes after a 431) and ReadFrom (sendfile).
-type protocolConn struct{ net.Conn }
+type protocolConn struct {
+	net.Conn
+	responding atomic.Bool // a handler's response is under way
+}
 
 func (c *protocolConn) Write(p []byte) (int, error) {
-	if j, ok := cannedAsJSON(p); ok {
-		if _, err := c.Conn.Write(j); err != nil {
-			return 0, err
+	if !c.responding.Load() {
+		if j, ok := cannedAsJSON(p); ok {
+			if _, err := c.Conn.Write(j); err != nil {
+				return 0, err
+			}
+			return len(p), nil
 		}
-		return len(p), nil
 	}
 	return c.Conn.Write(p)
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,7 +23,7 @@ func serveRaw(t *testing.T, h http.Handler) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: h, MaxHeaderBytes: 1 << 10, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(JSONProtocolErrors(ln))
+	go srv.Serve(JSONProtocolErrors(srv, ln))
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
@@ -108,6 +110,54 @@ func TestHandlerResponsesPassThrough(t *testing.T) {
 	resp, body := rawRoundTrip(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || string(body) != "400 Bad Request" {
 		t.Fatalf("handler's response changed: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// A handler's body holding net/http's canned bytes where a write to the
+// connection begins (net/http writes a large body straight through) is
+// sent as it is, and the connection stays usable.
+func TestHandlerBodiesAreNeverRewritten(t *testing.T) {
+	const canned = "HTTP/1.1 404 Not Found" + cannedHeaders
+	var off atomic.Int64
+	body := func(n int64) []byte { return []byte(strings.Repeat("x", int(n)) + canned + strings.Repeat("y", 8192)) }
+	addr := serveRaw(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := []byte("small")
+		if r.URL.Path == "/big" {
+			b = body(off.Load())
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(b) // one Write, as Stub.Handle does
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(c)
+	get := func(path string) []byte {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s at offset %d: %v", path, off.Load(), err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// Every offset near net/http's 4 KiB buffer, on one keep-alive connection.
+	for n := int64(3800); n < 4200; n++ {
+		off.Store(n)
+		if b := get("/big"); string(b) != string(body(n)) {
+			t.Fatalf("offset %d: the body changed (%d bytes, want %d)", n, len(b), len(body(n)))
+		}
+		if b := get("/small"); string(b) != "small" {
+			t.Fatalf("after offset %d: next response %q", n, b)
+		}
 	}
 }
 

@@ -121,7 +121,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		m.Ready(ln.Addr().String())
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(gateway.JSONProtocolErrors(ln)) }()
+	go func() { served <- srv.Serve(gateway.JSONProtocolErrors(srv, ln)) }()
 	select {
 	case err := <-served:
 		rt.Close(context.Background())
