@@ -45,11 +45,12 @@ type ended struct {
 // Alarm delivers the events that are due. Inside the gate it picks the due
 // events; outside it, webhook requests run (other events of the scheduler
 // run meanwhile); each outcome is recorded inside the gate as soon as its
-// webhook answered, and the alarm recomputed with it. The run goes on while
-// deliveries are in flight: an event that comes due meanwhile (a retry's
-// backoff ended, or a PUT for now) is sent at once, not after the slowest
-// request of the run. It ends when nothing is in flight and nothing more
-// may be sent: nothing is due, a batch was sent, or the runtime is closing.
+// webhook answered. The run goes on while deliveries are in flight: an
+// event that comes due meanwhile (a retry's backoff ended, or a PUT for
+// now) is sent at once, not after the slowest request of the run. It ends,
+// setting the alarm to the next due event, when nothing is in flight and
+// nothing more may be sent: nothing is due, a batch was sent, or the
+// runtime is closing.
 //
 // The runtime keeps the alarm until this returns nil, and no outcome is
 // recorded before its webhook answered, so a crash anywhere in between
@@ -104,6 +105,11 @@ func (o *object) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
 		}); err != nil {
 			return err
 		}
+		// The alarm is recomputed once, when the run ends: while it runs,
+		// the runtime does not fire it again, and an alarm set meanwhile
+		// would be the time of a delivery still in flight (in the past),
+		// which the runtime would fire again at once after the run, or,
+		// after an error, instead of its retry with backoff.
 		if err := o.st.Storage().Transaction(func() error {
 			now := o.st.Now().UnixMilli()
 			for _, e := range got {
@@ -111,7 +117,7 @@ func (o *object) Alarm(ctx context.Context, _ durable.AlarmInfo) error {
 					return err
 				}
 			}
-			return o.rearm()
+			return nil
 		}); err != nil {
 			return err
 		}

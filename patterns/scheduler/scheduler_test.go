@@ -658,3 +658,35 @@ func TestCrashMidDeliveryDeliversAgain(t *testing.T) {
 	e.waitEvent(t, "crash", "e", "the delivered event to go", func(ev *Event) bool { return ev == nil })
 	h.none(t)
 }
+
+// An alarm run whose deliveries end at different times leaves the alarm at
+// the next due event only: no alarm in the past that would wake the
+// scheduler again for nothing once the run ends.
+func TestRunEndsWithoutAnExtraWakeUp(t *testing.T) {
+	h := newHook(t)
+	release := make(chan struct{})
+	h.set(func(w http.ResponseWriter, r *http.Request, c call) {
+		if c.Body.ID == "slow" {
+			<-release
+		}
+	})
+	e := open(t, t.TempDir(), durabletest.NewClock(t0), Options{Webhooks: hooks(h)})
+	e.put(t, "s", "fast", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	e.put(t, "s", "slow", Spec{RunAtMS: ms(time.Second), Target: "hook"})
+	e.armed(t, t0.Add(time.Second))
+	before := e.rt.Stats().Events
+	e.clock.Set(t0.Add(time.Second))
+	h.next(t)
+	h.next(t)
+	time.Sleep(200 * time.Millisecond) // fast's outcome is recorded while slow hangs
+	close(release)
+	time.Sleep(500 * time.Millisecond) // the run ends, and any wake-up it left follows at once
+	if n := e.rt.Stats().Events - before; n != 1 {
+		t.Fatalf("%d object events for one alarm run, want 1", n)
+	}
+	for _, id := range []string{"fast", "slow"} {
+		if _, err := e.c.Get(context.Background(), "s", id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s after its delivery: %v", id, err)
+		}
+	}
+}
