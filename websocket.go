@@ -217,7 +217,12 @@ func checkOrigin(r *http.Request, patterns []string) error {
 		if strings.Contains(p, "://") {
 			target = u.Scheme + "://" + u.Host
 		}
-		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(target)); err == nil && ok {
+		ok, err := path.Match(strings.ToLower(p), strings.ToLower(target))
+		if err != nil {
+			// websocket.Accept refuses the upgrade too.
+			return fmt.Errorf("%w: bad origin pattern %q: %v", ErrForbiddenOrigin, p, err)
+		}
+		if ok {
 			return nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -213,13 +214,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = g.log.Handler().Handle(ctx, rec)
 		}
 	}()
-	if g.cfg.Token != "" && (r.URL.Path == "/v1" || strings.HasPrefix(r.URL.Path, "/v1/")) && !g.authorized(r) {
+	// Any path that cleans to /v1 or under it ("//v1/x", "/./v1") needs the
+	// token, even though it is refused below.
+	if p := path.Clean(r.URL.Path); g.cfg.Token != "" && (p == "/v1" || strings.HasPrefix(p, "/v1/")) && !g.authorized(r) {
 		writeAPIError(sw, &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing or wrong bearer token"})
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/") {
-		// "//healthz" reads as host "healthz" and an empty path, which the
-		// mux would redirect to "/".
+		// An absolute-form target with no path ("GET http://host"), which
+		// the mux would redirect to "/", or OPTIONS's "*".
 		writeAPIError(sw, notFound("no route for %q", r.RequestURI))
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/durableobjects/durable/internal/jsontext"
 )
 
 // DefaultMaxBody is the request body limit of every route (api.md).
@@ -67,11 +69,11 @@ func decodeBody(body []byte, dst any) error {
 	if trimmed[0] != '{' {
 		return invalid("request body must be a JSON object")
 	}
-	// JSON is UTF-8 (RFC 8259); encoding/json would turn invalid bytes in a
-	// string into U+FFFD and go on, storing something other than what was
-	// sent.
-	if !utf8.Valid(trimmed) {
-		return invalid("malformed JSON: the body is not valid UTF-8")
+	// encoding/json would turn bytes that are not UTF-8, and escapes of
+	// half a surrogate pair, into U+FFFD and go on, storing something
+	// other than what was sent.
+	if err := jsontext.Check(trimmed); err != nil {
+		return invalid("malformed JSON: %v", err)
 	}
 	// json.Unmarshal, not a Decoder: this runs on every request, and a
 	// Decoder copies the body into its own buffer. Unknown fields, which

@@ -211,8 +211,14 @@ func TestAuthComesBeforeRouting(t *testing.T) {
 	s.do("GET", "/v1/nothing-here", nil, "Authorization", "Bearer wrong").expect(t, 401, "unauthorized")
 	s.do("GET", "/v1/nothing-here", nil, "Authorization", "Bearer s3cret").expect(t, 404, "not_found")
 	s.do("GET", "/healthz", nil).expect(t, 200, "")
-	// /v1 itself is a /v1 request.
+	// /v1 itself is a /v1 request, and so is any path that cleans to one.
 	s.do("GET", "/v1", nil).expect(t, 401, "unauthorized")
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for _, target := range []string{"//v1/locks/a", "/./v1/locks/a", "/x/../v1"} {
+		if resp, body := rawRoundTrip(t, addr, "GET "+target+" HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 401 {
+			t.Errorf("GET %s without the token: %d %s, want 401", target, resp.StatusCode, body)
+		}
+	}
 	s.do("GET", "/v1", nil, "Authorization", "Bearer s3cret").expect(t, 404, "not_found")
 }
 
@@ -318,19 +324,17 @@ func TestEmptyAndDotSegmentsAreBadParameters(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 JSON", p, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	}
-	// A path starting with "//" is read by net/http as an authority and a
-	// path ("//v1/locks/a": host v1, path /locks/a): no route, in JSON, not
-	// ServeMux's redirect.
-	for _, p := range []string{"//v1/locks/a", "//healthz"} {
-		req, _ := http.NewRequest("GET", s.URL+p, nil)
-		req.URL.Opaque = p
-		resp, err := noRedirects.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-			t.Errorf("%s: %d %s, want 404 JSON", p, resp.StatusCode, resp.Header.Get("Content-Type"))
+	// Request targets written as they are on the wire: "//x" has an empty
+	// first segment (400); an absolute-form target with no path matches no
+	// route (404). JSON either way, never ServeMux's redirect.
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for _, c := range []struct {
+		target string
+		status int
+	}{{"//v1/locks/a", 400}, {"//healthz", 400}, {"http://" + addr, 404}} {
+		resp, body := rawRoundTrip(t, addr, "GET "+c.target+" HTTP/1.1\r\nHost: "+addr+"\r\n\r\n")
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s: %d %s %s, want %d JSON", c.target, resp.StatusCode, resp.Header.Get("Content-Type"), body, c.status)
 		}
 	}
 }

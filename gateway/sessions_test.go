@@ -167,6 +167,7 @@ func TestSessionValidation(t *testing.T) {
 		{"user_id number", `{"user_id": 7}`},
 		{"user_id invalid UTF-8", "{\"user_id\": \"bad\xffutf\"}"},
 		{"data with invalid UTF-8", "{\"user_id\": \"u\", \"data\": \"bad\xffutf\"}"},
+		{"user_id with half a surrogate pair", `{"user_id": "a\ud800b"}`},
 		{"data over 64 KiB", `{"user_id": "u", "data": ` + big(64<<10+1) + `}`},
 		{"ttl_ms 999", `{"user_id": "u", "ttl_ms": 999}`},
 		{"ttl_ms 0", `{"user_id": "u", "ttl_ms": 0}`},

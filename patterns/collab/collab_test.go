@@ -302,6 +302,8 @@ func TestParseMessage(t *testing.T) {
 		{`{"type":"edit","content":"x","b":1,"a":2}`, clientMsg{}, `unknown field "a"`},
 		{`{"type":"ping","content":"x"}`, clientMsg{}, "no other field"},
 		{"{\"type\":\"edit\",\"content\":\"bad\xffbyte\"}", clientMsg{}, "not valid UTF-8"},
+		{`{"type":"edit","content":"half \udc00 a pair"}`, clientMsg{}, "half of a surrogate pair"},
+		{`{"type":"edit","content":"a pair \ud83d\ude00"}`, clientMsg{Type: "edit", Content: "a pair 😀"}, ""},
 		{`{"type":"edit","content":"` + strings.Repeat("x", MaxContent+1) + `"}`, clientMsg{}, "over 1048576"},
 		{`{"type":"edit","content":"` + strings.Repeat(`\u00e9`, MaxContent/2+1) + `"}`, clientMsg{}, "over"},
 	} {

@@ -7,7 +7,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/durableobjects/durable/internal/jsontext"
 )
 
 // clientMsg is a message from a client, checked.
@@ -23,9 +24,6 @@ type clientMsg struct {
 // base_version (an integer; null is the same as absent); type "ping" has
 // no other field. The error says what is wrong, for the error message.
 func parseMessage(data []byte) (clientMsg, error) {
-	if !utf8.Valid(data) {
-		return clientMsg{}, errors.New("malformed JSON: the message is not valid UTF-8")
-	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -33,6 +31,10 @@ func parseMessage(data []byte) (clientMsg, error) {
 			return clientMsg{}, errors.New("a message must be a JSON object")
 		}
 		return clientMsg{}, fmt.Errorf("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	// What encoding/json would have decoded as U+FFFD is malformed here.
+	if err := jsontext.Check(data); err != nil {
+		return clientMsg{}, fmt.Errorf("malformed JSON: %w", err)
 	}
 	if fields == nil {
 		return clientMsg{}, errors.New("a message must be a JSON object")
