@@ -235,6 +235,7 @@ func (rt *Runtime) Open() error {
 		}
 		rt.barrier = b
 		rt.actorCfg.Sync = b.Sync
+		rt.actorCfg.SyncFailed = b.Err
 	}
 	for _, ns := range rt.classes {
 		ns.key = namespaceKey(nd.Secret(), ns.name)

@@ -463,3 +463,41 @@ func TestCallsRefusedOnceCloseBegins(t *testing.T) {
 		t.Fatalf("after reopening, Incr = %d, want 2", n)
 	}
 }
+
+// After a sync round fails, nothing the node wrote since the last good
+// round can be trusted to be on disk: the event whose commit it was gets an
+// error, and so does every later one, reads included, since what they read
+// may be that lost write.
+func TestEveryResultFailsAfterAFailedSync(t *testing.T) {
+	rt := durable.NewRuntime(t.TempDir())
+	ns, err := rt.Register("obj", func(st *durable.State) any { return &testObject{st: st} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	var fail atomic.Bool
+	durable.SetSyncFunc(rt, func() error {
+		if fail.Load() {
+			return errors.New("EIO (injected)")
+		}
+		return nil
+	})
+	ctx := context.Background()
+	s := ns.GetByName("x")
+	if n, err := durable.Call[int](ctx, s, "Incr", nil); err != nil || n != 1 {
+		t.Fatalf("Incr: %d, %v", n, err)
+	}
+	fail.Store(true)
+	if n, err := durable.Call[int](ctx, s, "Incr", nil); err == nil {
+		t.Fatalf("Incr whose sync failed: %d, no error", n)
+	}
+	// A read of the same object, and of one that never saw the failure.
+	for _, name := range []string{"x", "y"} {
+		if v, err := durable.Call[string](ctx, ns.GetByName(name), "Get", "n"); err == nil {
+			t.Fatalf("read of %s after the failed sync: %q, no error", name, v)
+		}
+	}
+}

@@ -74,6 +74,11 @@ type Config struct {
 	// Sync makes a commit durable and calls done (see barrier.Barrier.Sync).
 	// Nil means commits are durable when Commit returns.
 	Sync func(files []string, done func(error))
+	// SyncFailed, if set, returns the error of a failed sync that broke
+	// durability for good (barrier.Barrier.Err), or nil. Once it is set,
+	// the results of batches that wrote nothing fail with it too: what
+	// they read may be writes the failed sync lost.
+	SyncFailed func() error
 	// OnPanic is told about every recovered panic.
 	OnPanic func(v any, stack []byte)
 	// OnCommit is told about every batch commit and whether it wrote.
@@ -541,6 +546,9 @@ func (a *Actor) finishBatch() {
 // theirs).
 func (a *Actor) release(events []*Event, wrote bool, files []string) {
 	r := &release{events: events, ready: !wrote}
+	if r.ready && a.cfg.SyncFailed != nil {
+		r.err = a.cfg.SyncFailed()
+	}
 	a.relMu.Lock()
 	if r.ready && len(a.pending) == 0 {
 		a.outbox = append(a.outbox, r)

@@ -64,6 +64,7 @@ type Barrier struct {
 	closed  bool
 	failed  error // set by the first failed round; sticky
 	done    chan struct{}
+	err     atomic.Pointer[error] // failed, for Err without the lock
 
 	// BeforeRound, when set, is called at the start of every round with the
 	// round's number and how many requests it covers; it may block, which
@@ -119,6 +120,16 @@ func (b *Barrier) Sync(files []string, done func(error)) {
 	}
 }
 
+// Err returns the error of the first round that failed, or nil. Once it is
+// set, nothing the node wrote since the last good round can be trusted to
+// be durable, and every later Sync fails with it.
+func (b *Barrier) Err() error {
+	if p := b.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // Stats returns how many rounds ran and how many requests they covered.
 func (b *Barrier) Stats() (rounds, requests uint64) {
 	return b.rounds.Load(), b.requests.Load()
@@ -171,7 +182,10 @@ func (b *Barrier) loop() {
 			// fails too, until the process restarts and reads the disk.
 			err = fmt.Errorf("%w: %w", ErrFailed, err)
 			b.mu.Lock()
-			b.failed = err
+			if b.failed == nil {
+				b.failed = err
+				b.err.Store(&err)
+			}
 			b.mu.Unlock()
 		}
 		if b.AfterRound != nil {
