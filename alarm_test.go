@@ -3,10 +3,12 @@ package durable_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/durableobjects/durable"
+	"github.com/durableobjects/durable/durabletest"
 )
 
 type alarmRun struct {
@@ -218,4 +220,59 @@ func TestRolledBackAlarmChangeDoesNotCount(t *testing.T) {
 	// The run succeeded and set no alarm: it is done, once.
 	waitFor(t, "alarm cleared", func() bool { return call[int64](t, stub, "AlarmAt", nil) == 0 })
 	h.expectNoAlarm(t)
+}
+
+// brittle's constructor fails while its runtime's broken flag is set.
+type brittle struct{ st *durable.State }
+
+func (b *brittle) Alarm(ctx context.Context, _ durable.AlarmInfo) error { return nil }
+
+func (b *brittle) SetAlarmIn(ctx context.Context, d time.Duration) error {
+	return b.st.Storage().SetAlarm(b.st.Now().Add(d))
+}
+
+func (b *brittle) Panic(ctx context.Context) error { panic("reset") }
+
+// An alarm whose object cannot be built (its constructor fails) counts as
+// a failed run: retried with backoff, then abandoned, like a failing
+// handler, rather than retried every 2 s for ever.
+func TestAlarmOfAnObjectThatCannotBeBuiltBacksOffThenStops(t *testing.T) {
+	clock := durabletest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	rt := durable.NewRuntime(t.TempDir())
+	rt.Clock = clock
+	rt.IdleTimeout = time.Hour
+	var broken atomic.Bool
+	var builds atomic.Int64
+	ns, err := rt.Register("brittle", func(st *durable.State) any {
+		if broken.Load() {
+			builds.Add(1)
+			st.BlockConcurrencyWhile(func() error { return errors.New("migration failed") })
+		}
+		return &brittle{st: st}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	ctx := context.Background()
+	s := ns.GetByName("b")
+	if _, err := durable.Call[struct{}](ctx, s, "SetAlarmIn", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	durable.Call[struct{}](ctx, s, "Panic", nil) // the next event builds the object again
+	broken.Store(true)
+	// Ten minutes, a second at a time: the retries (2 s doubling, six of
+	// them, ~2 min in all) and then nothing.
+	for range 600 {
+		clock.Advance(time.Second)
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, "the alarm to be abandoned", func() bool { return rt.Stats().AlarmFailures == 1 })
+	st := rt.Stats()
+	if n := builds.Load(); n != 1+durable.AlarmMaxRetries || st.AlarmRetries != durable.AlarmMaxRetries {
+		t.Fatalf("%d builds and %d retries, want %d and %d", n, st.AlarmRetries, 1+durable.AlarmMaxRetries, durable.AlarmMaxRetries)
+	}
 }

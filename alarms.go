@@ -78,11 +78,12 @@ func (rt *Runtime) fireAlarm(k alarm.Key, at int64) {
 			o.indexedAt.Store(0)
 			return
 		}
-		// The event failed as a whole (a panic, a failed commit): record the
-		// failure as a retry in an event of its own.
+		// The event failed as a whole (a panic, a failed commit, a
+		// constructor that failed): record the failure as a retry in an
+		// event of its own, which needs no instance.
 		rt.Logger.Warn("alarm handler failed", "class", k.NS, "err", err)
 		retry := &alarmRun{firedAt: at, orig: run.orig, read: run.read}
-		done, err := o.submit(context.Background(), true, retry.recordFailure)
+		done, err := o.submitBare(retry.recordFailure)
 		if err == nil {
 			err = <-done
 		}
@@ -197,7 +198,7 @@ func (r *alarmRun) recordFailure(_ context.Context, o *object) {
 	}
 	if r.orig.retry >= AlarmMaxRetries {
 		o.rt.stats.alarmFailures.Add(1)
-		o.state.Logger().Error("alarm abandoned", "retries", r.orig.retry)
+		o.rt.Logger.Error("alarm abandoned", "class", o.ns.name, "id", o.id().String(), "retries", r.orig.retry)
 		deleteAlarm(o)
 		r.next = 0
 		return

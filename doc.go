@@ -95,7 +95,9 @@
 //     Cross-object calls are allowed, but cycles of objects calling each
 //     other inside their gates deadlock; step outside the gate first.
 //   - Stepping outside the gate splits an event into turns: each turn is
-//     atomic on its own, the event as a whole is not.
+//     atomic on its own, the event as a whole is not. If the object is
+//     reset meanwhile, the call fails with [ErrReset] and the writes of its
+//     earlier turns stand.
 //   - A caller whose context ends stops waiting, but the event may still run
 //     (and commit) if it had already been queued. [Call], [Stub.Invoke]
 //     and [Stub.Fetch] on an object with nothing running run the event on

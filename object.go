@@ -206,6 +206,21 @@ func (o *object) submit(ctx context.Context, internal bool, run func(ctx context
 	return o.submitEvent(ctx, internal, false, run)
 }
 
+// submitBare submits an internal event that works on the object's storage
+// only: it does not build the instance (run must not use o.inst or
+// o.state), so it runs even for an object whose constructor fails.
+func (o *object) submitBare(run func(ctx context.Context, o *object)) (<-chan error, error) {
+	done := make(chan error, 1)
+	ev := &actor.Event{Ctx: context.Background(), Internal: true, Bare: true, Done: func(err error) { done <- err }}
+	ev.Run = func(ctx context.Context) { run(ctx, o) }
+	if err := o.actor.Enqueue(ev); err != nil {
+		return nil, err
+	}
+	o.touch()
+	o.rt.stats.events.Add(1)
+	return done, nil
+}
+
 // submitEvent is submit; inline is for a caller about to wait for the
 // result: it may run the event itself (actor.Actor.EnqueueInline), after
 // the event is counted.

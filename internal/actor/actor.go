@@ -101,6 +101,10 @@ type Event struct {
 	Done func(err error)
 	// Internal events (alarms) are not refused by a full mailbox.
 	Internal bool
+	// Bare events run on the host's storage without its instance: they
+	// do not activate it (so an instance that cannot be built does not
+	// fail them).
+	Bare bool
 	// Value is the host's, for finding the event's own data from Current.
 	Value any
 
@@ -416,7 +420,7 @@ func (a *Actor) runItem(ev *Event) bool {
 		a.completed = append(a.completed, ev)
 		return true
 	}
-	if !a.active {
+	if !a.active && !ev.Bare {
 		a.host.BeginTurn()
 		a.current.Store(ev)
 		err := a.call(func() error { return a.host.Activate(ev.Ctx) })
