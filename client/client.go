@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -123,22 +125,29 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 	p := c.Retry.withDefaults()
 	uncertain := false
 	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			// Nothing is sent on an ended context.
+			if uncertain {
+				err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
+			}
+			return nil, err
+		}
 		resp, err := attempt()
 		retryAfter := resp.retryAfter()
 		if err == nil {
+			if resp.status == http.StatusServiceUnavailable && !resp.noEffect() {
+				uncertain = true // a proxy's 503: the server may have acted
+			}
 			resp.uncertain = uncertain
 			if !resp.retryable() {
 				return resp, nil
-			}
-			if !resp.noEffect() {
-				uncertain = true // a proxy's 503: the server may have acted
 			}
 		} else {
 			var f fatalError
 			if errors.As(err, &f) {
 				return nil, f.err
 			}
-			sent := !dialFailed(err)
+			sent := !notSent(err)
 			uncertain = uncertain || sent
 			if uncertain {
 				err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
@@ -206,8 +215,15 @@ func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*respons
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
+	// Until the request's headers are written, nothing has left: a failure
+	// before then (a dial that fails or times out) had no effect.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
 	hr, err := c.httpClient().Do(req)
 	if err != nil {
+		if !wrote.Load() {
+			return nil, notSentError{err}
+		}
 		return nil, err
 	}
 	defer hr.Body.Close()
@@ -310,8 +326,13 @@ func (c *Client) call(ctx context.Context, r *request, want int, out any) error 
 // segment (a "/" in it stays inside it). An empty value is refused here,
 // since it would change the route.
 func seg(name, v string) (string, error) {
-	if v == "" {
+	switch v {
+	case "":
 		return "", invalid("%s is empty", name)
+	case ".", "..":
+		// Valid names, but as they are they would be dot segments, which
+		// the server refuses (and HTTP clients and proxies may remove).
+		return strings.Repeat("%2E", len(v)), nil
 	}
 	return url.PathEscape(v), nil
 }

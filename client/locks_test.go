@@ -120,3 +120,29 @@ func TestAcquireUnavailableOnShutdown(t *testing.T) {
 		t.Fatalf("503 unavailable marked unknown outcome: %v", err)
 	}
 }
+
+// "." and ".." are valid names: the client sends them escaped, so they are
+// not dot segments, and each is a lock of its own.
+func TestDotNames(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s)
+	ctx := testCtx(t)
+	for _, name := range []string{".", "..", "a"} {
+		l, err := c.AcquireLock(ctx, name, client.AcquireOptions{TTL: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("acquire %q: %v", name, err)
+		}
+		if l.Name != name || l.Fencing != 1 {
+			t.Fatalf("acquire %q: %+v (another name's lock?)", name, l)
+		}
+		if st, err := c.GetLock(ctx, name); err != nil || !st.Held {
+			t.Fatalf("get %q: %+v, %v", name, st, err)
+		}
+	}
+	if _, err := c.CreateSession(ctx, client.CreateSessionRequest{UserID: ".."}); err != nil {
+		t.Fatalf("session of user ..: %v", err)
+	}
+	if list, err := c.ListUserSessions(ctx, ".."); err != nil || len(list) != 1 {
+		t.Fatalf("sessions of user ..: %v, %v", list, err)
+	}
+}

@@ -115,9 +115,18 @@ func parseRetryAfter(v string) time.Duration {
 	return 0
 }
 
-// dialFailed reports whether err happened before a connection was made,
-// so the request never left the client and had no effect.
-func dialFailed(err error) bool {
+// notSentError is an attempt's failure before the request left the
+// client: it had no effect.
+type notSentError struct{ err error }
+
+func (e notSentError) Error() string { return e.err.Error() }
+func (e notSentError) Unwrap() error { return e.err }
+
+// notSent reports whether err happened before the request left the client
+// (see notSentError; a failed dial, for attempts that do not trace their
+// requests), so it had no effect.
+func notSent(err error) bool {
+	var ns notSentError
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &ns) || errors.As(err, &op) && op.Op == "dial"
 }

@@ -315,6 +315,11 @@ func TestRetryAfterForeign503(t *testing.T) {
 			if !o.passthrough && (!errors.As(err, &e) || e.Status != 503 || e.Code != "" || e.Message != "busy" || client.IsTemporary(err)) {
 				t.Fatalf("error %#v", err)
 			}
+			// The proxy may have passed the request on: the outcome is
+			// unknown, whether or not the client tried again.
+			if !o.passthrough && !errors.Is(err, client.ErrUnknownOutcome) {
+				t.Fatalf("error %v is not marked ErrUnknownOutcome", err)
+			}
 		})
 	}
 }
@@ -483,6 +488,50 @@ func TestRetryAfterFailedDial(t *testing.T) {
 				t.Fatalf("waits %v, want 2 (3 attempts)", s.all())
 			}
 		})
+	}
+}
+
+// A dial that never connects, cut short by the HTTP client's timeout, sent
+// nothing: every request is retried after it, and the error is not marked.
+func TestRetryAfterDialTimeout(t *testing.T) {
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			c, s := fakeClient(t, "http://127.0.0.1:9", 3)
+			var dials atomic.Int64
+			c.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond, Transport: &http.Transport{
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					dials.Add(1)
+					<-ctx.Done() // a SYN nobody answers
+					return nil, ctx.Err()
+				},
+			}}
+			err := o.call(testCtx(t), c)
+			if err == nil || errors.Is(err, client.ErrUnknownOutcome) {
+				t.Fatalf("error %v", err)
+			}
+			if dials.Load() != 3 || len(s.all()) != 2 {
+				t.Fatalf("%d dials, waits %v; want 3 attempts", dials.Load(), s.all())
+			}
+		})
+	}
+}
+
+// A call on a context that has already ended sends nothing and is not
+// marked.
+func TestNothingSentOnAnEndedContext(t *testing.T) {
+	f := newFake(t, func(int64) answer { return plain(200, "") })
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			c, _ := fakeClient(t, f.URL, 3)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := o.call(ctx, c); !errors.Is(err, context.Canceled) || errors.Is(err, client.ErrUnknownOutcome) {
+				t.Fatalf("error %v", err)
+			}
+		})
+	}
+	if n := f.n.Load(); n != 0 {
+		t.Fatalf("%d requests reached the server", n)
 	}
 }
 
