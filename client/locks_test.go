@@ -146,3 +146,17 @@ func TestDotNames(t *testing.T) {
 		t.Fatalf("sessions of user ..: %v, %v", list, err)
 	}
 }
+
+// A negative duration under a millisecond is still negative: refused by
+// the server, not sent as 0 (which would mean the default).
+func TestSubMillisecondNegativeDurationsAreRefused(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s)
+	ctx := testCtx(t)
+	if _, err := c.AcquireLock(ctx, "l", client.AcquireOptions{TTL: -time.Microsecond}); !errors.Is(err, client.ErrInvalidArgument) {
+		t.Fatalf("acquire with a TTL of -1µs: %v", err)
+	}
+	if _, err := c.CreateSession(ctx, client.CreateSessionRequest{UserID: "u", TTL: -time.Nanosecond}); !errors.Is(err, client.ErrInvalidArgument) {
+		t.Fatalf("session with a TTL of -1ns: %v", err)
+	}
+}

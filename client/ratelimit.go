@@ -97,11 +97,12 @@ func (c *Client) CheckRateLimit(ctx context.Context, key string, req CheckReques
 	}, nil
 }
 
-// ms converts a duration to whole milliseconds, rounding up (so a
-// positive duration never becomes 0).
+// ms converts a duration to whole milliseconds, rounding away from zero
+// (so a duration other than 0 never becomes 0: a negative one stays
+// negative, and the server refuses it, rather than becoming the default).
 func ms(d time.Duration) int64 {
-	if d <= 0 {
-		return int64(d / time.Millisecond)
+	if d < 0 {
+		return -ms(-d)
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
