@@ -276,3 +276,20 @@ func TestAlarmOfAnObjectThatCannotBeBuiltBacksOffThenStops(t *testing.T) {
 		t.Fatalf("%d builds and %d retries, want %d and %d", n, st.AlarmRetries, 1+durable.AlarmMaxRetries, durable.AlarmMaxRetries)
 	}
 }
+
+// An alarm set a fraction of a millisecond past a whole one is stored
+// rounded up, so it does not run before its time.
+func TestAlarmNeverRunsEarly(t *testing.T) {
+	h := newHarness(t, "", nil)
+	stub := h.ns.GetByName("sub-ms")
+	start := h.clock.Now()
+	call[struct{}](t, stub, "SetAlarmIn", 10*time.Second+700*time.Microsecond)
+	if at := call[int64](t, stub, "AlarmAt", nil); at != start.Add(10*time.Second+time.Millisecond).UnixMilli() {
+		t.Fatalf("alarm stored at %v after start, want 10.001 s", time.UnixMilli(at).Sub(start))
+	}
+	// Nothing at 10.000 s (advanceToAlarm checks a millisecond before), then it runs.
+	h.advanceToAlarm(t, start.Add(10*time.Second+time.Millisecond))
+	if r := h.expectAlarm(t); r.at.Before(start.Add(10*time.Second + 700*time.Microsecond)) {
+		t.Fatalf("alarm ran at %v after start", r.at.Sub(start))
+	}
+}

@@ -175,10 +175,15 @@ const (
 
 // SetAlarm sets the object's one alarm to t, replacing any other (and any
 // pending retry). A time in the past fires at once. The alarm is stored
-// with the event's writes; the object's Alarm method runs at or after t,
-// at least once, even if the object was evicted or the process restarted.
+// with the event's writes, in whole milliseconds (t rounded up, so it never
+// runs early; GetAlarm returns the rounded time); the object's Alarm method
+// runs at or after t, at least once, even if the object was evicted or the
+// process restarted.
 func (s *Storage) SetAlarm(t time.Time) error {
 	ms := t.UnixMilli()
+	if t.After(time.UnixMilli(ms)) {
+		ms++ // a fraction of a millisecond past ms
+	}
 	if ms <= 0 {
 		return ErrInvalidAlarm
 	}
