@@ -550,17 +550,23 @@ func BenchmarkEventCommit(b *testing.B) {
 	defer s.Close()
 	v := []byte("value")
 	for b.Loop() {
-		s.BeginTurn()
-		if err := s.Put("k", v); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.EndTurn(true); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.CommitBatch(); err != nil {
-			b.Fatal(err)
-		}
+		commitOneKey(b, s, v)
 		s.Checkpoint()
+	}
+}
+
+// commitOneKey is an event that writes key "k", as a batch of its own,
+// committed to the WAL.
+func commitOneKey(b *testing.B, s *sqlstore.Store, v []byte) {
+	s.BeginTurn()
+	if err := s.Put("k", v); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.EndTurn(true); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.CommitBatch(); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -602,16 +608,7 @@ func BenchmarkNewObject(b *testing.B) {
 			i++
 			c0 := processCPU(b)
 			s := sqlstore.New(cfg, filepath.Join(dir, fmt.Sprintf("o%d.sqlite", i)))
-			s.BeginTurn()
-			if err := s.Put("k", v); err != nil {
-				b.Fatal(err)
-			}
-			if err := s.EndTurn(true); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.CommitBatch(); err != nil {
-				b.Fatal(err)
-			}
+			commitOneKey(b, s, v)
 			cpu += processCPU(b) - c0
 			b.StopTimer() // closing checkpoints and syncs: eviction's cost, not creation's
 			if err := s.Close(); err != nil {
