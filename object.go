@@ -203,34 +203,26 @@ func (o *object) evict() error {
 // submit queues run as an event and returns the channel its outcome
 // arrives on once the output gate lets it go.
 func (o *object) submit(ctx context.Context, internal bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
-	return o.submitEvent(ctx, internal, false, run)
+	return o.submitEvent(ctx, &actor.Event{Internal: internal}, false, run)
 }
 
 // submitBare submits an internal event that works on the object's storage
 // only: it does not build the instance (run must not use o.inst or
 // o.state), so it runs even for an object whose constructor fails.
 func (o *object) submitBare(run func(ctx context.Context, o *object)) (<-chan error, error) {
-	done := make(chan error, 1)
-	ev := &actor.Event{Ctx: context.Background(), Internal: true, Bare: true, Done: func(err error) { done <- err }}
-	ev.Run = func(ctx context.Context) { run(ctx, o) }
-	if err := o.actor.Enqueue(ev); err != nil {
-		return nil, err
-	}
-	o.touch()
-	o.rt.stats.events.Add(1)
-	return done, nil
+	return o.submitEvent(context.Background(), &actor.Event{Internal: true, Bare: true}, false, run)
 }
 
-// submitEvent is submit; inline is for a caller about to wait for the
-// result: it may run the event itself (actor.Actor.EnqueueInline), after
-// the event is counted.
-func (o *object) submitEvent(ctx context.Context, internal, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
+// submitEvent is submit for ev (Internal and Bare set as wanted); inline
+// is for a caller about to wait for the result: it may run the event
+// itself (actor.Actor.EnqueueInline), after the event is counted.
+func (o *object) submitEvent(ctx context.Context, ev *actor.Event, inline bool, run func(ctx context.Context, o *object)) (<-chan error, error) {
 	done := make(chan error, 1)
 	info := &eventInfo{o: o}
-	ev := &actor.Event{Ctx: ctx, Internal: internal, Value: info, Done: func(err error) {
+	ev.Ctx, ev.Value, ev.Done = ctx, info, func(err error) {
 		info.release(err)
 		done <- err
-	}}
+	}
 	info.ev = ev
 	ev.Run = func(ctx context.Context) {
 		run(context.WithValue(ctx, eventKey{}, info), o)

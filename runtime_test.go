@@ -501,3 +501,45 @@ func TestEveryResultFailsAfterAFailedSync(t *testing.T) {
 		}
 	}
 }
+
+// A read that waits behind a write whose sync is in flight fails if that
+// sync fails: it may have read the write the sync lost.
+func TestReadBehindAFailingSyncFails(t *testing.T) {
+	rt := durable.NewRuntime(t.TempDir())
+	ns, err := rt.Register("obj", func(st *durable.State) any { return &testObject{st: st} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	var fail atomic.Bool
+	syncing, release := make(chan struct{}, 10), make(chan struct{})
+	durable.SetSyncFunc(rt, func() error {
+		if !fail.Load() {
+			return nil
+		}
+		syncing <- struct{}{}
+		<-release
+		return errors.New("EIO (injected)")
+	})
+	ctx := context.Background()
+	s := ns.GetByName("x")
+	if _, err := durable.Call[int](ctx, s, "Incr", nil); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	incr := durable.Go[int](ctx, s, "Incr", nil)
+	<-syncing // the write's sync is in flight
+	get := durable.Go[string](ctx, s, "Get", "n")
+	waitFor(t, "the read to run", func() bool { return rt.Stats().Events >= 3 })
+	time.Sleep(50 * time.Millisecond) // and to wait behind the write's sync
+	close(release)
+	if _, err := incr.Wait(ctx); err == nil {
+		t.Fatal("the write whose sync failed succeeded")
+	}
+	if v, err := get.Wait(ctx); err == nil {
+		t.Fatalf("the read behind it returned %q, no error", v)
+	}
+}

@@ -108,7 +108,7 @@ func (s *Stub) sendOnce(ctx context.Context, inline bool, run func(ctx context.C
 		if info, ok := ctx.Value(eventKey{}).(*eventInfo); ok && info.o == o && o.actor.HoldsGate(info.ev) {
 			return nil, ErrReentrant
 		}
-		done, err := o.submitEvent(ctx, false, inline, run)
+		done, err := o.submitEvent(ctx, &actor.Event{}, inline, run)
 		if errors.Is(err, actor.ErrEvicted) {
 			continue // evicted between lookup and enqueue: activate it again
 		}

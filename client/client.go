@@ -216,12 +216,17 @@ func (c *Client) attempt(ctx context.Context, r *request, body []byte) (*respons
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	// Until the request's headers are written, nothing has left: a failure
-	// before then (a dial that fails or times out) had no effect.
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
+	// before then (a dial that fails or times out) had no effect. Only a
+	// transport that reports to the trace (GetConn: net/http's does) is
+	// believed; with another, only a failed dial counts as not sent.
+	var traced, wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn:      func(string) { traced.Store(true) },
+		WroteHeaders: func() { wrote.Store(true) },
+	}))
 	hr, err := c.httpClient().Do(req)
 	if err != nil {
-		if !wrote.Load() {
+		if traced.Load() && !wrote.Load() {
 			return nil, notSentError{err}
 		}
 		return nil, err

@@ -105,7 +105,7 @@ func (c *Client) Object(ctx context.Context, req ObjectRequest) (*Response, erro
 	}
 	var addr string
 	if req.Name != "" {
-		addr = url.PathEscape(req.Name)
+		addr, _ = seg("name", req.Name)
 	} else if addr, err = seg("id", req.ID); err == nil {
 		addr = "id/" + addr
 	} else {

@@ -114,4 +114,11 @@ func TestObject(t *testing.T) {
 	if _, err := c.Object(ctx, client.ObjectRequest{Class: "echo"}); err == nil {
 		t.Fatal("no name or ID accepted")
 	}
+	// "." and ".." are names like any other (sent as %2E segments).
+	for _, name := range []string{".", ".."} {
+		resp, err := c.Object(ctx, client.ObjectRequest{Class: "echo", Name: name})
+		if err != nil || resp.Status != 202 {
+			t.Fatalf("object %q: %+v, %v", name, resp, err)
+		}
+	}
 }

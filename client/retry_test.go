@@ -628,3 +628,24 @@ func TestNoRetryOfMalformedRequest(t *testing.T) {
 		t.Fatalf("malformed request: %v, waits %v", err, s.all())
 	}
 }
+
+// roundTripFunc is a transport that reports nothing to an httptrace.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// With a transport that does not report to the trace, a failure is not
+// taken for "not sent": operations that must not run twice are not
+// retried, and the error is marked.
+func TestUntracedTransportFailuresAreUnknownOutcomes(t *testing.T) {
+	c, _ := fakeClient(t, "http://127.0.0.1:9", 3)
+	var calls atomic.Int64
+	c.HTTPClient = &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls.Add(1)
+		return nil, errors.New("connection reset (after the request went out)")
+	})}
+	_, err := c.AcquireLock(testCtx(t), "l", client.AcquireOptions{})
+	if !errors.Is(err, client.ErrUnknownOutcome) || calls.Load() != 1 {
+		t.Fatalf("%d attempts, error %v; want 1, marked", calls.Load(), err)
+	}
+}

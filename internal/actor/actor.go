@@ -153,6 +153,7 @@ type release struct {
 	events []*Event
 	ready  bool
 	err    error
+	wrote  bool // the batch wrote: its err is its own sync's
 }
 
 // New returns an actor for host.
@@ -549,12 +550,10 @@ func (a *Actor) finishBatch() {
 // before it (what it read may be theirs, and what it sends must not pass
 // theirs).
 func (a *Actor) release(events []*Event, wrote bool, files []string) {
-	r := &release{events: events, ready: !wrote}
-	if r.ready && a.cfg.SyncFailed != nil {
-		r.err = a.cfg.SyncFailed()
-	}
+	r := &release{events: events, ready: !wrote, wrote: wrote}
 	a.relMu.Lock()
 	if r.ready && len(a.pending) == 0 {
+		a.failIfSyncFailed(r)
 		a.outbox = append(a.outbox, r)
 		a.relMu.Unlock()
 		a.deliverOutbox()
@@ -576,6 +575,7 @@ func (a *Actor) synced(r *release, err error) {
 	a.relMu.Lock()
 	r.ready, r.err = true, err
 	for len(a.pending) > 0 && a.pending[0].ready {
+		a.failIfSyncFailed(a.pending[0])
 		a.outbox = append(a.outbox, a.pending[0])
 		a.pending[0] = nil
 		a.pending = a.pending[1:]
@@ -585,6 +585,16 @@ func (a *Actor) synced(r *release, err error) {
 	}
 	a.relMu.Unlock()
 	a.deliverOutbox()
+}
+
+// failIfSyncFailed fails a batch that wrote nothing, as it leaves, if a
+// sync has failed for good by then (Config.SyncFailed): what it read may
+// be a write that sync lost, its own object's included when that write's
+// batch was still waiting for the sync ahead of it.
+func (a *Actor) failIfSyncFailed(r *release) {
+	if !r.wrote && r.err == nil && a.cfg.SyncFailed != nil {
+		r.err = a.cfg.SyncFailed()
+	}
 }
 
 // deliverOutbox delivers the outbox in order. One goroutine delivers at a
