@@ -34,8 +34,13 @@
 // continues in a new turn when the I/O returns. Storage calls never open the
 // gate: SQLite runs in-process and synchronously.
 //
-// Each object's queue is bounded ([Runtime.MaxQueue]); past it a call fails
-// at once with [ErrOverloaded] and had no effect.
+// Each object's queue is bounded ([Runtime.MaxQueue]); past it a call is
+// refused at once with [ErrOverloaded] and had no effect. Stubs retry such
+// calls with exponential backoff and jitter ([Runtime.StubRetry],
+// [DefaultRetry]: five attempts within about 150 ms) and return
+// ErrOverloaded when the retries run out; [Stub.WithRetry] changes that
+// for one stub. durable serve turns retrying off: its HTTP API answers 503
+// at once and its clients retry.
 //
 // # Storage: every event is a transaction
 //

@@ -23,3 +23,6 @@ func EvictIdle(rt *Runtime) { rt.evictIdle() }
 
 // SetSyncFunc replaces the durability barrier's sync (after Open).
 func SetSyncFunc(rt *Runtime, f func() error) { rt.barrier.SyncFunc = f }
+
+// RetryOf returns how s retries.
+func RetryOf(s *Stub) Retry { return s.retry }

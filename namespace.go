@@ -49,7 +49,11 @@ func (ns *Namespace) SetSchema(sql string) error {
 // activated until the first call. A stub for an ID of another namespace
 // fails every call with ErrInvalidID.
 func (ns *Namespace) Get(id ID) *Stub {
-	return &Stub{ns: ns, id: id, obj: new(atomic.Pointer[object])}
+	retry := ns.rt.StubRetry
+	if retry == (Retry{}) {
+		retry = DefaultRetry
+	}
+	return &Stub{ns: ns, id: id, obj: new(atomic.Pointer[object]), retry: retry}
 }
 
 // GetByName is Get(IDFromName(name)).

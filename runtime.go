@@ -72,6 +72,12 @@ type Runtime struct {
 	// MaxQueue bounds each object's queue; past it calls fail fast with
 	// ErrOverloaded.
 	MaxQueue int
+	// StubRetry is how the stubs of Namespace.Get and GetByName retry calls
+	// refused with ErrOverloaded (which had no effect): DefaultRetry when
+	// zero. Retry{Attempts: 1} turns retrying off, as durable serve does:
+	// its HTTP API answers 503 at once and leaves retrying to its clients.
+	// Stub.WithRetry overrides it for one stub.
+	StubRetry Retry
 	// MaxBatch bounds how many queued events commit together.
 	MaxBatch int
 	// MaxRequestBody bounds Fetch request and response bodies.

@@ -393,7 +393,7 @@ func TestIDs(t *testing.T) {
 }
 
 func TestOverloadedFailsFast(t *testing.T) {
-	h := newHarness(t, "", func(rt *durable.Runtime) { rt.MaxQueue = 10 })
+	h := newHarness(t, "", func(rt *durable.Runtime) { rt.MaxQueue = 10; rt.StubRetry = durable.Retry{Attempts: 1} })
 	stub := h.ns.GetByName("slow")
 	release := make(chan struct{})
 	block := make(chan struct{})

@@ -30,8 +30,9 @@ type Stub struct {
 }
 
 // Retry is how a stub retries calls refused with ErrOverloaded, which had no
-// effect and are always safe to retry. The zero Retry does not retry: the
-// HTTP server answers 503 at once and leaves retrying to its clients.
+// effect and are always safe to retry. Stubs retry with the runtime's
+// StubRetry (DefaultRetry unless set); Attempts of 1 or less (the zero
+// Retry given to WithRetry) does not retry.
 type Retry struct {
 	Attempts int           // calls in all, the first included; <= 1 means no retry
 	Base     time.Duration // wait before the first retry; doubles each time
@@ -45,7 +46,8 @@ const (
 	DefaultRetryMax      = 500 * time.Millisecond
 )
 
-// DefaultRetry retries a few times over about a second.
+// DefaultRetry makes five attempts, waiting 5–10, 10–20, 20–40 and 40–80 ms
+// between them (at most 150 ms in all).
 var DefaultRetry = Retry{Attempts: DefaultRetryAttempts, Base: DefaultRetryBase, Max: DefaultRetryMax}
 
 // WithRetry returns a stub for the same object that retries calls refused

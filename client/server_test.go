@@ -50,6 +50,7 @@ func withUpstream(name, url string) serverOption {
 // startServer starts a gateway with its data in dir.
 func startServer(dir string, opts ...serverOption) (*server, error) {
 	rt := durable.NewRuntime(dir)
+	rt.StubRetry = durable.Retry{Attempts: 1} // as durable serve runs it
 	var cfg gateway.Config
 	for _, o := range opts {
 		o(rt, &cfg)

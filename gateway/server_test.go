@@ -47,6 +47,7 @@ func withRuntime(f func(*durable.Runtime)) serverOption {
 func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
 	rt := durable.NewRuntime(t.TempDir())
+	rt.StubRetry = durable.Retry{Attempts: 1} // as durable serve runs it
 	cfg := Config{}
 	for _, o := range opts {
 		o(rt, &cfg)

@@ -18,6 +18,7 @@ import (
 func startDurable(t *testing.T, token string) string {
 	t.Helper()
 	rt := durable.NewRuntime(t.TempDir())
+	rt.StubRetry = durable.Retry{Attempts: 1}
 	rt.MaxWebSocketMessage = gateway.DocsMaxBody
 	g, err := gateway.New(rt, gateway.Config{Token: token})
 	if err != nil {

@@ -67,6 +67,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 	rt := durable.NewRuntime(*data)
 	rt.Logger = log
+	// The HTTP API answers 503 overloaded at once (api.md) and leaves
+	// retrying to its clients: no retrying inside the server.
+	rt.StubRetry = durable.Retry{Attempts: 1}
 	rt.IdleTimeout = *idle
 	rt.MaxActive = *maxActive
 	rt.MaxQueue = *maxQueue
