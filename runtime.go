@@ -66,8 +66,10 @@ type Runtime struct {
 	// IdleTimeout is how long an object stays in memory with no work.
 	IdleTimeout time.Duration
 	// MaxActive caps the objects in memory; past it the least recently used
-	// idle ones are evicted early. Open lowers it to what the open-file
-	// limit (RLIMIT_NOFILE) allows, three descriptors per object.
+	// idle ones are evicted early, by a pass that runs beside new
+	// activations (a soft cap: a burst, or busy objects, may briefly exceed
+	// it). Open lowers it to what the open-file limit (RLIMIT_NOFILE)
+	// allows, three descriptors per object.
 	MaxActive int
 	// MaxQueue bounds each object's queue; past it calls fail fast with
 	// ErrOverloaded.
