@@ -253,10 +253,7 @@ func TestAlarmOfAnObjectThatCannotBeBuiltBacksOffThenStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
+	openRuntime(t, rt)
 	ctx := context.Background()
 	s := ns.GetByName("b")
 	if _, err := durable.Call[struct{}](ctx, s, "SetAlarmIn", time.Second); err != nil {

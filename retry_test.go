@@ -28,10 +28,7 @@ func TestRetryingStubWaitsOutOverload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
+	openRuntime(t, rt)
 	ctx := context.Background()
 	stub := ns.GetByName("g")
 	held := durable.Go[struct{}](ctx, stub, "Hold", nil)
@@ -72,10 +69,7 @@ func TestStubsRetryByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
+	openRuntime(t, rt)
 	if r := durable.RetryOf(ns.GetByName("a")); r != durable.DefaultRetry {
 		t.Fatalf("default stub retry %+v, want DefaultRetry", r)
 	}

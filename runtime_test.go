@@ -464,27 +464,45 @@ func TestCallsRefusedOnceCloseBegins(t *testing.T) {
 	}
 }
 
-// After a sync round fails, nothing the node wrote since the last good
-// round can be trusted to be on disk: the event whose commit it was gets an
-// error, and so does every later one, reads included, since what they read
-// may be that lost write.
-func TestEveryResultFailsAfterAFailedSync(t *testing.T) {
+// openRuntime opens rt and closes it when the test ends.
+func openRuntime(t *testing.T, rt *durable.Runtime) {
+	t.Helper()
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+}
+
+// failingSyncRuntime opens a runtime of testObjects whose sync rounds fail
+// with EIO once the returned flag is set, each after calling beforeFail
+// (if not nil).
+func failingSyncRuntime(t *testing.T, beforeFail func()) (*durable.Runtime, *durable.Namespace, *atomic.Bool) {
+	t.Helper()
 	rt := durable.NewRuntime(t.TempDir())
 	ns, err := rt.Register("obj", func(st *durable.State) any { return &testObject{st: st} })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	var fail atomic.Bool
+	openRuntime(t, rt)
+	fail := new(atomic.Bool)
 	durable.SetSyncFunc(rt, func() error {
-		if fail.Load() {
-			return errors.New("EIO (injected)")
+		if !fail.Load() {
+			return nil
 		}
-		return nil
+		if beforeFail != nil {
+			beforeFail()
+		}
+		return errors.New("EIO (injected)")
 	})
+	return rt, ns, fail
+}
+
+// After a sync round fails, nothing the node wrote since the last good
+// round can be trusted to be on disk: the event whose commit it was gets an
+// error, and so does every later one, reads included, since what they read
+// may be that lost write.
+func TestEveryResultFailsAfterAFailedSync(t *testing.T) {
+	_, ns, fail := failingSyncRuntime(t, nil)
 	ctx := context.Background()
 	s := ns.GetByName("x")
 	if n, err := durable.Call[int](ctx, s, "Incr", nil); err != nil || n != 1 {
@@ -505,24 +523,10 @@ func TestEveryResultFailsAfterAFailedSync(t *testing.T) {
 // A read that waits behind a write whose sync is in flight fails if that
 // sync fails: it may have read the write the sync lost.
 func TestReadBehindAFailingSyncFails(t *testing.T) {
-	rt := durable.NewRuntime(t.TempDir())
-	ns, err := rt.Register("obj", func(st *durable.State) any { return &testObject{st: st} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	var fail atomic.Bool
 	syncing, release := make(chan struct{}, 10), make(chan struct{})
-	durable.SetSyncFunc(rt, func() error {
-		if !fail.Load() {
-			return nil
-		}
+	rt, ns, fail := failingSyncRuntime(t, func() {
 		syncing <- struct{}{}
 		<-release
-		return errors.New("EIO (injected)")
 	})
 	ctx := context.Background()
 	s := ns.GetByName("x")
