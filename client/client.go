@@ -124,13 +124,13 @@ func (c *Client) send(ctx context.Context, r *request) (*response, error) {
 func (c *Client) retry(ctx context.Context, r *request, attempt func() (*response, error)) (*response, error) {
 	p := c.Retry.withDefaults()
 	uncertain := false
+	// stop returns the last retryable failure (an error, or an answer),
+	// with why retrying stopped early when it did.
+	var stop func(why error) (*response, error)
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			// Nothing is sent on an ended context.
-			if uncertain {
-				err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
-			}
-			return nil, err
+			return ended(err, uncertain, stop)
 		}
 		resp, err := attempt()
 		retryAfter := resp.retryAfter()
@@ -148,6 +148,11 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 				return nil, f.err
 			}
 			sent := !notSent(err)
+			if !sent && ctx.Err() != nil {
+				// The context ended before this attempt left: it
+				// adds nothing to what the last one told.
+				return ended(err, uncertain, stop)
+			}
 			uncertain = uncertain || sent
 			if uncertain {
 				err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
@@ -157,7 +162,7 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 			}
 		}
 		// The failure is retryable: err, or the answer resp.
-		stop := func(why error) (*response, error) {
+		stop = func(why error) (*response, error) {
 			if err != nil {
 				if why != nil {
 					return nil, fmt.Errorf("%w (stopped retrying: %w)", err, why)
@@ -181,6 +186,20 @@ func (c *Client) retry(ctx context.Context, r *request, attempt func() (*respons
 			return stop(err)
 		}
 	}
+}
+
+// ended is retry's answer when its context ended (with err) before an
+// attempt left: the last attempt's failure, if there was one, stopped by
+// err; else err, marked ErrUnknownOutcome when an earlier attempt may have
+// acted.
+func ended(err error, uncertain bool, last func(why error) (*response, error)) (*response, error) {
+	if last != nil {
+		return last(err)
+	}
+	if uncertain {
+		err = fmt.Errorf("%w (%w)", err, ErrUnknownOutcome)
+	}
+	return nil, err
 }
 
 // fatalError is an attempt's failure that is not the network's (a

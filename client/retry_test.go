@@ -516,6 +516,36 @@ func TestRetryAfterDialTimeout(t *testing.T) {
 	}
 }
 
+// A context that ends while a retry is still connecting (nothing sent)
+// ends the call with the last answer, a 503 that had no effect, stopped by
+// the context: not with the bare context error, which would hide why the
+// call was retrying, and not marked, since nothing may have acted.
+func TestDeadlineBeforeARetryLeavesReturnsTheLastFailure(t *testing.T) {
+	f := newFake(t, func(int64) answer { return apiError(503, client.CodeUnavailable, "") })
+	c, s := fakeClient(t, f.URL, 5)
+	var dials atomic.Int64
+	var d net.Dialer
+	c.HTTPClient = &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dials.Add(1) == 1 {
+				return d.DialContext(ctx, network, addr)
+			}
+			<-ctx.Done() // the retry's dial outlives the deadline
+			return nil, ctx.Err()
+		},
+	}}
+	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.GetLock(ctx, "l")
+	if !errors.Is(err, client.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, client.ErrUnknownOutcome) {
+		t.Fatalf("error %v", err)
+	}
+	if f.n.Load() != 1 || dials.Load() != 2 || len(s.all()) != 1 {
+		t.Fatalf("%d requests, %d dials, waits %v", f.n.Load(), dials.Load(), s.all())
+	}
+}
+
 // A call on a context that has already ended sends nothing and is not
 // marked.
 func TestNothingSentOnAnEndedContext(t *testing.T) {
