@@ -28,6 +28,16 @@ func (o *sqlObject) Add(ctx context.Context, text string) error {
 	return err
 }
 
+// Search counts the notes that match an FTS5 query.
+func (o *sqlObject) Search(ctx context.Context, q string) (int64, error) {
+	var n int64
+	c, err := o.st.Storage().Exec("SELECT count(*) FROM notes WHERE notes MATCH ?", q)
+	if err != nil {
+		return 0, err
+	}
+	return n, c.One(&n)
+}
+
 const notesSchema = `CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL);
 CREATE INDEX notes_text ON notes (text);`
 
@@ -94,5 +104,37 @@ func TestClassSchemaErrors(t *testing.T) {
 		if _, _, err := openWithSchema(t, dir, notesSchema); err != nil {
 			t.Fatalf("Open after a failed Open: %v", err)
 		}
+	}
+}
+
+// A class schema may make its table an FTS5 index: a new object reads it
+// before it has a file, writes to it, and finds what it wrote after a
+// restart.
+func TestClassSchemaWithFullTextSearch(t *testing.T) {
+	dir := t.TempDir()
+	const schema = "CREATE VIRTUAL TABLE notes USING fts5(text)"
+	rt, ns, err := openWithSchema(t, dir, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := ns.Get(ns.IDFromName("a"))
+	if n := call[int64](t, stub, "Search", "durable"); n != 0 {
+		t.Fatalf("Search on a new object = %d", n)
+	}
+	call[struct{}](t, stub, "Add", "durable objects in Go")
+	call[struct{}](t, stub, "Add", "a note about something else")
+	if err := rt.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, ns, err = openWithSchema(t, dir, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub = ns.Get(ns.IDFromName("a"))
+	if n := call[int64](t, stub, "Search", "durable OR objects"); n != 1 {
+		t.Fatalf("Search after a restart = %d, want 1", n)
+	}
+	if n := call[int64](t, stub, "Count", nil); n != 2 {
+		t.Fatalf("Count after a restart = %d, want 2", n)
 	}
 }

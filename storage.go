@@ -94,9 +94,11 @@ func (s *Storage) DatabaseSize() (int64, error) { return s.st().Size() }
 // statements may be separated by ';'. An authorizer refuses, with
 // ErrSQLNotAllowed, the internal tables (names starting with "_durable_"),
 // ATTACH, PRAGMAs outside a small allowlist, and BEGIN, COMMIT, ROLLBACK
-// and SAVEPOINT (use Transaction). The first row is fetched before Exec
-// returns, so writes happen even if the cursor is never read. Cursors close
-// when the event's turn ends.
+// and SAVEPOINT (use Transaction). Besides SQLite's core functions, JSON
+// and math, the FTS5 full-text search and R*Tree (with geopoly) virtual
+// tables are available, as on Cloudflare. The first row is fetched before
+// Exec returns, so writes happen even if the cursor is never read. Cursors
+// close when the event's turn ends.
 func (s *Storage) Exec(query string, args ...any) (*Cursor, error) {
 	c, err := s.st().Exec(query, args...)
 	if err != nil {

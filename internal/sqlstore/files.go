@@ -77,7 +77,7 @@ func NewTemplate(dir, classSchema string) ([]byte, error) {
 // execClassSchema runs a class's schema on a new database (a template or
 // a scratch database).
 func execClassSchema(c *sqlite3.Conn, classSchema string) error {
-	if err := c.Exec(classSchema); err != nil {
+	if err := execModules(c, classSchema); err != nil {
 		return fmt.Errorf("class schema: %w", err)
 	}
 	return checkReserved(c)

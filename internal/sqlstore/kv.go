@@ -287,7 +287,7 @@ func (s *Store) deleteAll() error {
 	order := map[string]int{"trigger": 0, "view": 1, "table": 2}
 	slices.SortStableFunc(objs, func(a, b object) int { return order[a.typ] - order[b.typ] })
 	for _, o := range objs {
-		if err := s.conn.Exec("DROP " + strings.ToUpper(o.typ) + " IF EXISTS " + sqlite3.QuoteIdentifier(o.name)); err != nil {
+		if err := execModules(s.conn, "DROP "+strings.ToUpper(o.typ)+" IF EXISTS "+sqlite3.QuoteIdentifier(o.name)); err != nil {
 			return s.afterError(fmt.Errorf("delete all: drop %s %s: %w", o.typ, o.name, err))
 		}
 	}

@@ -91,6 +91,11 @@ func (s *Store) prepareOn(c *sqlite3.Conn, query string) (*sqlite3.Stmt, string,
 	s.auth.user, s.auth.denied, s.auth.ddl, s.auth.pragma = true, "", false, false
 	st, tail, err := c.Prepare(query)
 	s.auth.user = false
+	if err != nil && s.auth.denied == "" && needModule(c, err) {
+		s.auth.user = true
+		st, tail, err = c.Prepare(query)
+		s.auth.user = false
+	}
 	if s.auth.pragma && c == s.scratch {
 		s.scratchTainted = true // a PRAGMA may change the connection: do not share it
 	}
@@ -171,6 +176,11 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	}
 	cur := &Cursor{s: s, st: st, cached: cached, epoch: s.epoch}
 	cur.hasRow = cur.step()
+	if err := st.Err(); err != nil && needModule(c, err) {
+		// CREATE VIRTUAL TABLE looks its module up as it runs.
+		st.Reset()
+		cur.hasRow = cur.step()
+	}
 	if err := st.Err(); err != nil {
 		if ddl {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")
