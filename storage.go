@@ -93,8 +93,9 @@ func (s *Storage) DatabaseSize() (int64, error) { return s.st().Size() }
 // of its last statement; args bind to that statement's parameters. Several
 // statements may be separated by ';'. An authorizer refuses, with
 // ErrSQLNotAllowed, the internal tables (names starting with "_durable_"),
-// ATTACH, PRAGMAs outside a small allowlist, and BEGIN, COMMIT, ROLLBACK
-// and SAVEPOINT (use Transaction). Besides SQLite's core functions, JSON
+// ATTACH, PRAGMAs outside a small allowlist (Cloudflare's), TEMP tables,
+// views and triggers (they would vanish with the connection), VACUUM, and
+// BEGIN, COMMIT, ROLLBACK and SAVEPOINT (use Transaction). Besides SQLite's core functions, JSON
 // and math, the FTS5 full-text search and R*Tree (with geopoly) virtual
 // tables are available, as on Cloudflare. The first row is fetched before
 // Exec returns, so writes happen even if the cursor is never read. Cursors
@@ -140,10 +141,14 @@ func (c *Cursor) Close() error { return c.c.Close() }
 
 // RowsRead estimates the rows the statement read: the rows it stepped
 // through in full table scans, or the rows it returned if that is more.
+// Rows found through an index and not returned (an UPDATE or DELETE by
+// key) are not counted: Cloudflare counts every row with a patched
+// SQLite, which this runtime does not have.
 func (c *Cursor) RowsRead() int64 { return c.c.RowsRead() }
 
 // RowsWritten returns the rows the statement inserted, updated or deleted,
-// including through triggers.
+// including through triggers. Unlike Cloudflare's count, index entries are
+// not counted as rows of their own.
 func (c *Cursor) RowsWritten() int64 { return c.c.RowsWritten() }
 
 // Get decodes the JSON value stored under key into a T.

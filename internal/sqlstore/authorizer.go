@@ -16,13 +16,13 @@ var allowedPragmas = map[string]pragmaRule{
 	"data_version":              noArg,
 	"page_size":                 noArg,
 	"page_count":                noArg,
-	"case_sensitive_like":       anyArg,
-	"foreign_keys":              anyArg,
-	"defer_foreign_keys":        anyArg,
-	"ignore_check_constraints":  anyArg,
-	"legacy_alter_table":        anyArg,
-	"recursive_triggers":        anyArg,
-	"reverse_unordered_selects": anyArg,
+	"case_sensitive_like":       boolArg,
+	"foreign_keys":              boolArg,
+	"defer_foreign_keys":        boolArg,
+	"ignore_check_constraints":  boolArg,
+	"legacy_alter_table":        boolArg,
+	"recursive_triggers":        boolArg,
+	"reverse_unordered_selects": boolArg,
 	"foreign_key_check":         tableArg,
 	"foreign_key_list":          tableArg,
 	"index_info":                tableArg,
@@ -31,7 +31,7 @@ var allowedPragmas = map[string]pragmaRule{
 	"table_info":                tableArg,
 	"table_xinfo":               tableArg,
 	"table_list":                tableArg,
-	"quick_check":               anyArg,
+	"quick_check":               tableArg,
 	"optimize":                  anyArg,
 }
 
@@ -41,6 +41,7 @@ const (
 	noArg    pragmaRule = iota // read only, no argument
 	anyArg                     // any argument
 	tableArg                   // argument names a schema object, not a reserved one
+	boolArg                    // read, or set to a boolean
 )
 
 // authorizer checks user statements at prepare time. Internal statements
@@ -51,6 +52,11 @@ type authorizer struct {
 	ddl    bool   // the user statement creates or alters schema objects
 	pragma bool   // the user statement is a PRAGMA
 }
+
+// noTemp is why TEMP schema objects are refused (as Cloudflare does): they
+// live on the connection, not in the object's database, and would vanish
+// when the object leaves memory.
+const noTemp = "TEMP tables, views, indexes and triggers are not allowed: they would vanish when the object leaves memory"
 
 func (a *authorizer) install(c *sqlite3.Conn) error {
 	return c.SetAuthorizer(a.check)
@@ -79,10 +85,14 @@ func (a *authorizer) check(action sqlite3.AuthorizerActionCode, name3, name4, sc
 	case sqlite3.AUTH_PRAGMA:
 		a.pragma = true
 		return a.checkPragma(strings.ToLower(name3), name4)
-	case sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TRIGGER,
-		sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_ALTER_TABLE,
-		sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TABLE,
+	case sqlite3.AUTH_CREATE_TEMP_INDEX, sqlite3.AUTH_CREATE_TEMP_TABLE,
 		sqlite3.AUTH_CREATE_TEMP_TRIGGER, sqlite3.AUTH_CREATE_TEMP_VIEW:
+		return a.deny(noTemp)
+	case sqlite3.AUTH_CREATE_INDEX, sqlite3.AUTH_CREATE_TABLE, sqlite3.AUTH_CREATE_TRIGGER,
+		sqlite3.AUTH_CREATE_VIEW, sqlite3.AUTH_CREATE_VTABLE, sqlite3.AUTH_ALTER_TABLE:
+		if strings.EqualFold(schema, "temp") { // CREATE TABLE temp.t
+			return a.deny(noTemp)
+		}
 		a.ddl = true
 	case sqlite3.AUTH_FUNCTION:
 		switch strings.ToLower(name4) {
@@ -125,6 +135,12 @@ func (a *authorizer) checkPragma(name, arg string) sqlite3.AuthorizerReturnCode 
 	case tableArg:
 		if isReserved(arg) {
 			return a.deny("%q is an internal table", arg)
+		}
+	case boolArg:
+		switch strings.ToLower(arg) {
+		case "", "0", "1", "on", "off", "true", "false", "yes", "no":
+		default:
+			return a.deny("PRAGMA %s takes a boolean (ON, OFF, TRUE, FALSE, YES, NO, 1 or 0), not %q", name, arg)
 		}
 	}
 	return sqlite3.AUTH_OK

@@ -88,6 +88,9 @@ func (s *Store) prepareUser(query string) (st *sqlite3.Stmt, tail string, cached
 }
 
 func (s *Store) prepareOn(c *sqlite3.Conn, query string) (*sqlite3.Stmt, string, error) {
+	if isVacuum(query) {
+		return nil, "", fmt.Errorf("%w: VACUUM is not allowed: it cannot run inside the event's transaction, and VACUUM INTO writes a file outside the object", ErrNotAllowed)
+	}
 	s.auth.user, s.auth.denied, s.auth.ddl, s.auth.pragma = true, "", false, false
 	st, tail, err := c.Prepare(query)
 	s.auth.user = false
@@ -174,6 +177,7 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 			return fail(err)
 		}
 	}
+	st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, true) // a cached statement counted its last run's
 	cur := &Cursor{s: s, st: st, cached: cached, epoch: s.epoch}
 	cur.hasRow = cur.step()
 	if err := st.Err(); err != nil && needModule(c, err) {
@@ -181,7 +185,7 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 		st.Reset()
 		cur.hasRow = cur.step()
 	}
-	if err := st.Err(); err != nil {
+	if err := cur.stepErr(); err != nil {
 		if ddl {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")
 		}
@@ -258,27 +262,47 @@ func (s *Store) forget(c *Cursor) {
 	}
 }
 
-func isBlank(sql string) bool {
-	for sql != "" {
+// isBlank reports whether sql holds no statement: only blanks, comments
+// and semicolons.
+func isBlank(sql string) bool { return skipBlank(sql) == "" }
+
+// skipBlank returns sql from its first token on, past blanks, comments and
+// semicolons ("" if there is none, or an unterminated comment).
+func skipBlank(sql string) string {
+	for {
 		sql = strings.TrimLeft(sql, " \t\r\n\f;")
 		switch {
 		case strings.HasPrefix(sql, "--"):
 			i := strings.IndexByte(sql, '\n')
 			if i < 0 {
-				return true
+				return ""
 			}
 			sql = sql[i+1:]
 		case strings.HasPrefix(sql, "/*"):
 			i := strings.Index(sql, "*/")
 			if i < 0 {
-				return true
+				return ""
 			}
 			sql = sql[i+2:]
 		default:
-			return sql == ""
+			return sql
 		}
 	}
-	return true
+}
+
+// isVacuum reports whether the first statement of sql is a VACUUM, which
+// the authorizer never sees.
+func isVacuum(sql string) bool {
+	sql = skipBlank(sql)
+	const kw = "vacuum"
+	if len(sql) < len(kw) || !strings.EqualFold(sql[:len(kw)], kw) {
+		return false
+	}
+	if len(sql) == len(kw) {
+		return true
+	}
+	c := sql[len(kw)]
+	return !(c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80)
 }
 
 func bindArgs(st *sqlite3.Stmt, args []any) error {
@@ -364,11 +388,22 @@ type Cursor struct {
 func (c *Cursor) step() bool {
 	conn := c.st.Conn()
 	before := conn.TotalChanges()
-	c.s.auth.user = true
+	c.s.auth.user, c.s.auth.denied = true, ""
 	ok := c.st.Step()
 	c.s.auth.user = false
 	c.rowsWritten += conn.TotalChanges() - before
 	return ok
+}
+
+// stepErr is the error of the last step, ErrNotAllowed if the authorizer
+// refused something then: SQLite prepares some statements as they run (a
+// table-valued PRAGMA function, a cached statement whose schema changed).
+func (c *Cursor) stepErr() error {
+	err := c.st.Err()
+	if err != nil && c.s.auth.denied != "" {
+		return fmt.Errorf("%w: %s", ErrNotAllowed, c.s.auth.denied)
+	}
+	return err
 }
 
 // expire closes a cursor whose event has ended.
@@ -392,7 +427,7 @@ func (c *Cursor) Next() bool {
 	}
 	if !c.step() {
 		c.current = false
-		c.finish(c.st.Err())
+		c.finish(c.stepErr())
 		return false
 	}
 	c.current = true

@@ -327,6 +327,23 @@ func TestCursorRowsRead(t *testing.T) {
 			t.Errorf("a full scan returning 1 row of 10: RowsRead = %d, want about 10", got)
 		}
 	})
+	// The same (cached) statement run again counts its own run only, in
+	// this event and the next.
+	for range 2 {
+		ts.event(func(s *sqlstore.Store) {
+			for run := 1; run <= 3; run++ {
+				cur, err := s.Exec("SELECT id FROM users WHERE name LIKE 'user%'")
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := cur.RowsRead() // the first row is fetched already
+				cur.All()
+				if got := cur.RowsRead(); got != 10 || before > 10 {
+					t.Errorf("run %d: RowsRead = %d (%d after the first row), want 10", run, got, before)
+				}
+			}
+		})
+	}
 }
 
 func TestExecMultipleStatements(t *testing.T) {
