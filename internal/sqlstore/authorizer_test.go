@@ -355,3 +355,21 @@ func TestAuthorizerIndirectAccess(t *testing.T) {
 		t.Error("VACUUM INTO wrote a copy of the database")
 	}
 }
+
+// A cached statement that a new trigger makes reach an internal table is
+// refused with ErrNotAllowed when it runs again (SQLite prepares it anew
+// as it steps), and the trigger's body changes nothing.
+func TestAuthorizerRefusesCachedStatementAfterSchemaChange(t *testing.T) {
+	ts := newAuthStore(t)
+	ts.event(func(s *sqlstore.Store) {
+		mustExec(t, s, "INSERT INTO users (name) VALUES ('cached')")
+		mustExec(t, s, "CREATE TRIGGER sneaky AFTER INSERT ON users BEGIN DELETE FROM _durable_kv; END")
+		_, err := s.Exec("INSERT INTO users (name) VALUES ('cached')")
+		if !errors.Is(err, sqlstore.ErrNotAllowed) || !strings.Contains(err.Error(), "_durable_kv") {
+			t.Errorf("cached INSERT firing the trigger: %v, want ErrNotAllowed naming _durable_kv", err)
+		}
+		if got := getString(t, s, "k"); got != "v" {
+			t.Errorf("KV value after the refused INSERT = %q", got)
+		}
+	})
+}
