@@ -34,7 +34,8 @@ func (ns *Namespace) Name() string { return ns.name }
 // no DDL. Objects created before the schema was set or changed do not get
 // it: code that must also work on them still creates what it needs with
 // IF NOT EXISTS (cheap once the table is there). Names starting with
-// "_durable_" are reserved. Call it before Open; a bad schema fails Open.
+// "_durable_" are reserved. Storage.DeleteAll leaves an object with the
+// schema again, as a new one. Call it before Open; a bad schema fails Open.
 func (ns *Namespace) SetSchema(sql string) error {
 	ns.rt.mu.Lock()
 	defer ns.rt.mu.Unlock()

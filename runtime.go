@@ -261,7 +261,7 @@ func (rt *Runtime) Open() error {
 			return fmt.Errorf("durable: class %q: %w", ns.name, err)
 		}
 		cfg := rt.storeCfg
-		cfg.Template, cfg.Scratch = tmpl, &sqlstore.ScratchPool{Schema: ns.schema}
+		cfg.Template, cfg.Schema, cfg.Scratch = tmpl, ns.schema, &sqlstore.ScratchPool{Schema: ns.schema}
 		ns.storeCfg = &cfg
 	}
 	rt.objects = map[objectKey]*object{}

@@ -28,6 +28,9 @@ func (o *sqlObject) Add(ctx context.Context, text string) error {
 	return err
 }
 
+// Reset deletes all of the object's data.
+func (o *sqlObject) Reset(ctx context.Context) error { return o.st.Storage().DeleteAll() }
+
 // Search counts the notes that match an FTS5 query.
 func (o *sqlObject) Search(ctx context.Context, q string) (int64, error) {
 	var n int64
@@ -136,5 +139,24 @@ func TestClassSchemaWithFullTextSearch(t *testing.T) {
 	}
 	if n := call[int64](t, stub, "Count", nil); n != 2 {
 		t.Fatalf("Count after a restart = %d, want 2", n)
+	}
+}
+
+// DeleteAll leaves an object of a class with a schema as a new one: its
+// tables are there again, empty.
+func TestDeleteAllKeepsTheClassSchema(t *testing.T) {
+	_, ns, err := openWithSchema(t, t.TempDir(), notesSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub := ns.Get(ns.IDFromName("a"))
+	call[struct{}](t, stub, "Add", "hello")
+	call[struct{}](t, stub, "Reset", nil)
+	if n := call[int64](t, stub, "Count", nil); n != 0 {
+		t.Fatalf("Count after DeleteAll = %d, want 0", n)
+	}
+	call[struct{}](t, stub, "Add", "again")
+	if n := call[int64](t, stub, "Count", nil); n != 1 {
+		t.Fatalf("Count after DeleteAll and Add = %d, want 1", n)
 	}
 }

@@ -79,7 +79,9 @@ func (s *Storage) List(opts ListOptions) ([]Entry, error) {
 }
 
 // DeleteAll deletes every key, every SQL table, view, index and trigger,
-// and the alarm, atomically with the rest of the event.
+// and the alarm, atomically with the rest of the event. The class's schema
+// (Namespace.SetSchema) is then made again, empty: the object is left as
+// a new object of its class starts.
 func (s *Storage) DeleteAll() error { return s.st().DeleteAll() }
 
 // Transaction runs fn in a nested transaction: if fn returns an error or

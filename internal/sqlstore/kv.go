@@ -240,8 +240,10 @@ func (s *Store) List(opts ListOptions) ([]Entry, error) {
 }
 
 // DeleteAll deletes every key, every user table, view, index and trigger,
-// and the alarm, atomically with the rest of the event. It is all or
-// nothing: if a step fails, what it already deleted is restored.
+// and the alarm, atomically with the rest of the event, then runs the
+// class schema (Config.Schema) again: the object is left as a new one is
+// born. It is all or nothing: if a step fails, what it already deleted is
+// restored.
 func (s *Store) DeleteAll() error {
 	if c, err := s.reader(); c == nil || err != nil {
 		return err
@@ -293,6 +295,11 @@ func (s *Store) deleteAll() error {
 	}
 	if err := s.conn.Exec("DELETE FROM _durable_kv; DELETE FROM _durable_meta"); err != nil {
 		return s.afterError(err)
+	}
+	if s.cfg.Schema != "" {
+		if err := execClassSchema(s.conn, s.cfg.Schema); err != nil {
+			return s.afterError(fmt.Errorf("delete all: %w", err))
+		}
 	}
 	return nil
 }

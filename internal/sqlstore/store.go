@@ -58,6 +58,10 @@ type Config struct {
 	Synchronous Synchronous
 	// Template is the bytes of an empty object database (see NewTemplate).
 	Template []byte
+	// Schema is the class schema the template was built with (see
+	// NewTemplate): DeleteAll runs it again, so the object is left as a
+	// new one is born.
+	Schema string
 	// Dirs remembers directories known to exist, so creating a file in an
 	// existing fan-out directory costs no mkdir.
 	Dirs *DirCache
