@@ -88,7 +88,10 @@ func (s *Storage) DeleteAll() error { return s.st().DeleteAll() }
 // panics, fn's writes are undone and the rest of the event's are kept.
 func (s *Storage) Transaction(fn func() error) error { return s.st().Transaction(fn) }
 
-// DatabaseSize returns the size of the object's database in bytes.
+// DatabaseSize returns the size of the object's database in bytes, free
+// pages included (the file does not shrink when rows are deleted). An
+// object that has not written yet has no file, and reports the size of
+// its class's empty database (12 KiB without a schema), as Cloudflare does.
 func (s *Storage) DatabaseSize() (int64, error) { return s.st().Size() }
 
 // Exec runs SQL on the object's database and returns a cursor over the rows

@@ -57,8 +57,12 @@ func (s *Store) DeleteMeta(keys ...string) error {
 // 0 for an object that has no file.
 func (s *Store) Size() (int64, error) {
 	c, err := s.reader()
-	if c == nil || err != nil {
+	if err != nil {
 		return 0, err
+	}
+	if c == nil {
+		// No file yet: the object's database is the template.
+		return int64(len(s.cfg.Template)), nil
 	}
 	st, err := s.prepared("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")
 	if err != nil {
