@@ -2,6 +2,8 @@ package durable_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +82,70 @@ func TestEventBeforeOutsideGateInOneBatchIsAnswered(t *testing.T) {
 	resume()
 	if _, err := slow.Wait(wctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// panicOutside writes, then panics outside the gate.
+type panicOutside struct {
+	st          *durable.State
+	constructed int
+}
+
+func (o *panicOutside) Write(ctx context.Context, v string) error {
+	return o.st.Storage().Put("k", []byte(v))
+}
+
+func (o *panicOutside) Read(ctx context.Context) (string, error) {
+	v, _, err := o.st.Storage().Get("k")
+	return string(v), err
+}
+
+func (o *panicOutside) Constructed(ctx context.Context) (int, error) { return o.constructed, nil }
+
+func (o *panicOutside) Panic(ctx context.Context) error {
+	if err := o.st.Storage().Put("k", []byte("before")); err != nil {
+		return err
+	}
+	return o.st.OutsideGate(func() error {
+		panic("boom outside the gate")
+	})
+}
+
+// A panic in work done outside the gate is a handler's panic: the call
+// fails with a PanicError carrying the panic's own stack, the object is
+// reset (the next call builds a new instance), and the runtime still
+// closes. The turn before OutsideGate committed, as OutsideGate says.
+func TestPanicOutsideTheGate(t *testing.T) {
+	rt := durable.NewRuntime(t.TempDir())
+	constructed := 0
+	ns, err := rt.Register("p", func(st *durable.State) any {
+		constructed++
+		return &panicOutside{st: st, constructed: constructed}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stub := ns.GetByName("x")
+	if _, err := durable.Call[any](ctx, stub, "Write", "first"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = durable.Call[any](ctx, stub, "Panic", nil)
+	var pe *durable.PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom outside the gate" || !strings.Contains(string(pe.Stack), "(*panicOutside).Panic.func1") {
+		t.Fatalf("Panic = %v, want a PanicError with the panic's stack", err)
+	}
+	if n, err := durable.Call[int](ctx, stub, "Constructed", nil); err != nil || n != 2 {
+		t.Fatalf("instance after the panic = %d, %v; want the second", n, err)
+	}
+	if v, err := durable.Call[string](ctx, stub, "Read", nil); err != nil || v != "before" {
+		t.Fatalf("Read = %q, %v; want the write made before OutsideGate", v, err)
+	}
+	if err := rt.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
 	}
 }

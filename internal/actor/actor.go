@@ -495,7 +495,15 @@ func (a *Actor) call(fn func() error) (err error) {
 				err = ab.Err
 				return
 			}
-			err = &PanicError{Value: v, Stack: stack()}
+			st := stack()
+			if op, ok := v.(outsidePanic); ok {
+				v, st = op.value, op.stack
+				if ab, ok := v.(Abort); ok {
+					err = ab.Err
+					return
+				}
+			}
+			err = &PanicError{Value: v, Stack: st}
 			if a.cfg.OnPanic != nil {
 				a.cfg.OnPanic(v, err.(*PanicError).Stack)
 			}
@@ -664,7 +672,7 @@ func (a *Actor) OutsideGate(fn func() error) error {
 		ev.yield <- yieldMsg{}
 	}
 
-	err := fn()
+	err, panicked := callOutside(fn)
 
 	a.mu.Lock()
 	a.suspended--
@@ -684,5 +692,31 @@ func (a *Actor) OutsideGate(fn func() error) error {
 		// it would run against state that no longer exists.
 		panic(stalePanic{})
 	}
+	if panicked != nil {
+		// Raised again holding the gate, where a handler's panic is
+		// handled: the turn's writes are discarded and the object reset.
+		panic(*panicked)
+	}
 	return err
+}
+
+// outsidePanic is a panic of work done outside the gate, with the stack
+// it was raised on.
+type outsidePanic struct {
+	value any
+	stack []byte
+}
+
+// callOutside runs fn, returning its panic, if any, instead of raising
+// it: a panic outside the gate must wait for the gate to be handled.
+func callOutside(fn func() error) (err error, panicked *outsidePanic) {
+	done := false
+	defer func() {
+		if !done {
+			panicked = &outsidePanic{value: recover(), stack: stack()}
+		}
+	}()
+	err = fn()
+	done = true
+	return err, nil
 }
