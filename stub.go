@@ -349,7 +349,17 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := wait(ctx, done); err != nil {
+	select {
+	case err := <-done:
+		if err != nil {
+			// The event failed (a panic, a failed commit): a socket it
+			// accepted will never be connected.
+			if rec.socket != nil {
+				s.ns.rt.sockets.Remove(rec.socket)
+			}
+			return nil, err
+		}
+	case <-ctx.Done():
 		// The caller gave up, but the event may still run and accept a
 		// socket nobody will connect: drop it once the event is over.
 		go func() {
@@ -358,7 +368,7 @@ func (s *Stub) fetch(req *http.Request) (*recorder, error) {
 				s.ns.rt.sockets.Remove(rec.socket)
 			}
 		}()
-		return nil, err
+		return nil, ctx.Err()
 	}
 	if herr != nil {
 		return nil, herr

@@ -31,6 +31,9 @@ func (r *room) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if req.URL.Query().Has("fail") {
+		panic("failing after AcceptWebSocket")
+	}
 	ws.SendText("welcome " + ws.ID())
 }
 
@@ -302,6 +305,27 @@ func TestSocketLimitPerObject(t *testing.T) {
 	_, resp, err := websocket.Dial(ctx, h.url+"/full", nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("third socket on an object limited to 2: %v", err)
+	}
+}
+
+// A socket accepted by an event that then fails is never connected, and
+// is forgotten: it neither counts against the object's limit nor shows in
+// WebSockets.
+func TestSocketOfAFailedEventIsForgotten(t *testing.T) {
+	h := newWSHarness(t, func(rt *durable.Runtime) { rt.MaxWebSockets = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		_, resp, err := websocket.Dial(ctx, h.url+"/failing?fail=1", nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("upgrade by a failing event: %v", err)
+		}
+	}
+	h.dial(t, "failing")
+	c := h.dial(t, "failing")
+	writeText(t, c, "tag ")
+	if got := readText(t, c); got != "2" {
+		t.Fatalf("WebSockets() after 3 failed upgrades and 2 good ones = %s, want 2", got)
 	}
 }
 
