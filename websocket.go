@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"github.com/durableobjects/durable/internal/actor"
@@ -35,6 +36,7 @@ var (
 	ErrTooManySockets = hibernate.ErrTooManySockets
 	ErrSocketClosed   = hibernate.ErrClosed
 	ErrBadTags        = errors.New("durable: invalid WebSocket tags")
+	ErrBadClose       = errors.New("durable: invalid WebSocket close")
 	// ErrForbiddenOrigin is Stub.Handle's error for a WebSocket upgrade
 	// whose Origin is neither the request's host nor allowed by
 	// Runtime.WebSocketOriginPatterns; the object's handler did not run.
@@ -123,11 +125,26 @@ func (ws *WebSocket) Send(typ MessageType, data []byte) error {
 func (ws *WebSocket) SendText(s string) error { return ws.Send(MessageText, []byte(s)) }
 
 // Close closes the socket with code and reason, after the messages sent
-// before it (and through the output gate, like them).
+// before it (and through the output gate, like them). The code must be one
+// an endpoint may send (RFC 6455: 1000–1003, 1007–1014, or 3000–4999 for
+// applications) and the reason valid UTF-8 of at most 123 bytes, as fits
+// a close frame; anything else fails with ErrBadClose and closes nothing.
 func (ws *WebSocket) Close(code int, reason string) error {
+	switch {
+	case !(code >= 1000 && code <= 1003 || code >= 1007 && code <= 1014 || code >= 3000 && code <= 4999):
+		return fmt.Errorf("%w: code %d cannot be sent", ErrBadClose, code)
+	case len(reason) > maxCloseReason:
+		return fmt.Errorf("%w: reason of %d bytes, over %d", ErrBadClose, len(reason), maxCloseReason)
+	case !utf8.ValidString(reason):
+		return fmt.Errorf("%w: reason is not valid UTF-8", ErrBadClose)
+	}
 	ws.o.holdOutput(func() { ws.s.Close(websocket.StatusCode(code), reason) })
 	return nil
 }
+
+// maxCloseReason is the longest reason a close frame holds: 125 bytes of
+// payload less the 2-byte code.
+const maxCloseReason = 123
 
 func (o *object) socketKey() hibernate.Key { return hibernate.Key{NS: o.ns.name, ID: o.raw} }
 

@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -49,6 +50,14 @@ func (r *room) WebSocketMessage(ctx context.Context, ws *durable.WebSocket, typ 
 		return ws.SendText("attachment " + string(ws.Attachment()))
 	case strings.HasPrefix(msg, "tag "):
 		return ws.SendText(fmt.Sprint(len(r.st.WebSockets(strings.TrimPrefix(msg, "tag ")))))
+	case strings.HasPrefix(msg, "close "):
+		var code int
+		var reason string
+		fmt.Sscanf(msg, "close %d %s", &code, &reason)
+		if err := ws.Close(code, reason); err != nil {
+			return ws.SendText("refused: " + err.Error())
+		}
+		return nil
 	case msg == "slow":
 		if r.slow != nil {
 			<-r.slow
@@ -326,6 +335,27 @@ func TestSocketOfAFailedEventIsForgotten(t *testing.T) {
 	writeText(t, c, "tag ")
 	if got := readText(t, c); got != "2" {
 		t.Fatalf("WebSockets() after 3 failed upgrades and 2 good ones = %s, want 2", got)
+	}
+}
+
+// An object closes a socket with a code and reason that fit a close frame;
+// anything else is refused with ErrBadClose and leaves the socket open.
+func TestServerCloseArguments(t *testing.T) {
+	h := newWSHarness(t, nil)
+	c := h.dial(t, "closing")
+	for _, bad := range []string{"close 1005 x", "close 1006 x", "close 999 x", "close 2999 x", "close 5000 x", "close 4000 " + strings.Repeat("r", 124)} {
+		writeText(t, c, bad)
+		if got := readText(t, c); !strings.HasPrefix(got, "refused: durable: invalid WebSocket close") {
+			t.Errorf("%.20s: %q", bad, got)
+		}
+	}
+	writeText(t, c, "close 4000 "+strings.Repeat("r", 123))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != strings.Repeat("r", 123) {
+		t.Fatalf("after a valid close: %v", err)
 	}
 }
 
