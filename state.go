@@ -18,6 +18,9 @@ type State struct {
 	id      ID
 	initErr error
 	stale   atomic.Bool
+	// blocking counts the BlockConcurrencyWhile calls running: OutsideGate
+	// inside one keeps the gate.
+	blocking atomic.Int32
 }
 
 // ID returns the object's ID. Its Name is set when the object was reached
@@ -50,9 +53,22 @@ func (s *State) Logger() *slog.Logger {
 // intent: if fn fails, the object is reset and the event that activated it
 // (or is running) fails with fn's error, with its writes discarded; the next
 // event builds a fresh instance. Use it for initialization that must succeed
-// before the object serves anything, such as schema migrations.
+// before the object serves anything, such as schema migrations. Inside fn,
+// OutsideGate keeps the gate: no other event runs while fn waits on
+// external I/O, as the name says. Called outside the object's constructor
+// and events it fails with ErrNotInEvent (where that can be detected: from
+// another goroutine while an event runs it cannot).
 func (s *State) BlockConcurrencyWhile(fn func() error) error {
-	if err := fn(); err != nil {
+	if s.stale.Load() {
+		return ErrReset
+	}
+	if s.o.actor.Current() == nil {
+		return fmt.Errorf("durable: BlockConcurrencyWhile: %w", ErrNotInEvent)
+	}
+	s.blocking.Add(1)
+	err := fn()
+	s.blocking.Add(-1)
+	if err != nil {
 		err = fmt.Errorf("initialization failed: %w", err)
 		if s.o.state == s && s.o.inst == nil {
 			s.initErr = err // in the constructor: Activate reports it
@@ -68,13 +84,18 @@ func (s *State) BlockConcurrencyWhile(fn func() error) error {
 // call, say). The current turn ends before fn runs: its writes are kept and
 // will commit with the batch; afterwards the handler continues in a new
 // turn. State read before the call may have changed when it returns. Do not
-// touch the object's storage or fields from fn.
+// touch the object's storage or fields from fn. A constructor may not call
+// it (ErrInConstructor), except inside BlockConcurrencyWhile, where fn runs
+// keeping the gate (and the turn): no other event runs meanwhile.
 func (s *State) OutsideGate(fn func() error) error {
 	if s.stale.Load() {
 		return ErrReset
 	}
 	if s.o.store.InTransaction() {
 		return errors.New("durable: OutsideGate inside Storage.Transaction")
+	}
+	if s.blocking.Load() > 0 {
+		return fn() // inside BlockConcurrencyWhile: the gate stays held
 	}
 	return s.o.actor.OutsideGate(fn)
 }
