@@ -3,6 +3,7 @@ package durable_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +38,19 @@ func (o *bcwObject) Blocking(ctx context.Context) error {
 	})
 	o.note("blocking")
 	return err
+}
+
+func (o *bcwObject) Migrate(ctx context.Context) error {
+	if err := o.st.Storage().Put("k", []byte("v")); err != nil {
+		return err
+	}
+	o.st.BlockConcurrencyWhile(func() error { return errors.New("migration failed") })
+	return nil // not reached: the failure resets the object
+}
+
+func (o *bcwObject) Has(ctx context.Context) (bool, error) {
+	_, ok, err := o.st.Storage().Get("k")
+	return ok, err
 }
 
 func (o *bcwObject) Quick(ctx context.Context) (string, error) {
@@ -112,5 +126,22 @@ func TestBlockConcurrencyWhileOutsideAnEvent(t *testing.T) {
 	err := o.st.BlockConcurrencyWhile(func() error { ran = true; return errors.New("fails") })
 	if !errors.Is(err, durable.ErrNotInEvent) || ran {
 		t.Fatalf("BlockConcurrencyWhile outside an event = %v (fn ran: %v), want ErrNotInEvent", err, ran)
+	}
+}
+
+// A BlockConcurrencyWhile that fails in a handler resets the object: the
+// call fails with ErrReset and the callback's error, and its writes are
+// discarded.
+func TestBlockConcurrencyWhileFailureResets(t *testing.T) {
+	ns, _ := newBCW(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stub := ns.GetByName("x")
+	_, err := durable.Call[any](ctx, stub, "Migrate", nil)
+	if !errors.Is(err, durable.ErrReset) || !strings.Contains(err.Error(), "migration failed") {
+		t.Fatalf("Migrate = %v, want ErrReset with the callback's error", err)
+	}
+	if has, err := durable.Call[bool](ctx, stub, "Has", nil); err != nil || has {
+		t.Fatalf("the failed handler's write is there: %v, %v", has, err)
 	}
 }

@@ -13,10 +13,12 @@ var (
 	// may be retried after a backoff.
 	ErrOverloaded = actor.ErrOverloaded
 	// ErrReset: the object was reset (a handler panicked, a commit or
-	// initialization failed) before the call completed. The writes of the
-	// turn it was in were discarded; the writes of turns it had already
-	// ended (by calling State.OutsideGate) stand, as each turn commits on
-	// its own, so a call that used OutsideGate may have partly applied.
+	// BlockConcurrencyWhile failed) before the call completed; after a
+	// panic the error is also a *PanicError, with the panic's value and
+	// stack. The writes of the turn it was in were discarded; the writes of
+	// turns it had already ended (by calling State.OutsideGate) stand, as
+	// each turn commits on its own, so a call that used OutsideGate may
+	// have partly applied.
 	ErrReset = actor.ErrReset
 	// ErrClosed: the runtime is closed or closing.
 	ErrClosed = errors.New("durable: runtime closed")

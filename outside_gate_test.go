@@ -136,7 +136,7 @@ func TestPanicOutsideTheGate(t *testing.T) {
 	}
 	_, err = durable.Call[any](ctx, stub, "Panic", nil)
 	var pe *durable.PanicError
-	if !errors.As(err, &pe) || pe.Value != "boom outside the gate" || !strings.Contains(string(pe.Stack), "(*panicOutside).Panic.func1") {
+	if !errors.As(err, &pe) || !errors.Is(err, durable.ErrReset) || pe.Value != "boom outside the gate" || !strings.Contains(string(pe.Stack), "(*panicOutside).Panic.func1") {
 		t.Fatalf("Panic = %v, want a PanicError with the panic's stack", err)
 	}
 	if n, err := durable.Call[int](ctx, stub, "Constructed", nil); err != nil || n != 2 {

@@ -69,7 +69,7 @@ func (s *State) BlockConcurrencyWhile(fn func() error) error {
 	err := fn()
 	s.blocking.Add(-1)
 	if err != nil {
-		err = fmt.Errorf("initialization failed: %w", err)
+		err = fmt.Errorf("%w: initialization failed: %w", ErrReset, err)
 		if s.o.state == s && s.o.inst == nil {
 			s.initErr = err // in the constructor: Activate reports it
 			return err

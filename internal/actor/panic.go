@@ -14,4 +14,7 @@ type PanicError struct {
 
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
 
+// Is makes a PanicError an ErrReset: the object was reset by the panic.
+func (e *PanicError) Is(target error) bool { return target == ErrReset }
+
 func stack() []byte { return debug.Stack() }
