@@ -2,8 +2,10 @@ package sqlstore
 
 import "errors"
 
-// Limits on what one call may store. They match Cloudflare's SQLite-backed
-// Durable Objects.
+// Limits on what one call may store. Cloudflare's SQLite-backed Durable
+// Objects cap a key and its value together at 2 MB; here a value may have
+// 2 MiB by itself, and keys keep the 2 KiB cap of Cloudflare's older KV
+// backend (a key is stored in, and compared through, a B-tree index).
 const (
 	MaxKeySize         = 2 << 10 // bytes in a KV key
 	MaxValueSize       = 2 << 20 // bytes in a KV value
