@@ -672,7 +672,7 @@ func (a *Actor) OutsideGate(fn func() error) error {
 		ev.yield <- yieldMsg{}
 	}
 
-	err, panicked := callOutside(fn)
+	panicked, err := callOutside(fn)
 
 	a.mu.Lock()
 	a.suspended--
@@ -709,7 +709,7 @@ type outsidePanic struct {
 
 // callOutside runs fn, returning its panic, if any, instead of raising
 // it: a panic outside the gate must wait for the gate to be handled.
-func callOutside(fn func() error) (err error, panicked *outsidePanic) {
+func callOutside(fn func() error) (panicked *outsidePanic, err error) {
 	done := false
 	defer func() {
 		if !done {
@@ -718,5 +718,5 @@ func callOutside(fn func() error) (err error, panicked *outsidePanic) {
 	}()
 	err = fn()
 	done = true
-	return err, nil
+	return nil, err
 }
