@@ -259,7 +259,7 @@ func (s *Store) deleteAll() error {
 	var objs []object
 	st, _, err := s.conn.Prepare(`SELECT type, name FROM sqlite_schema
 		WHERE name NOT LIKE 'sqlite\_%' ESCAPE '\' AND name NOT LIKE '\_durable\_%' ESCAPE '\'
-		AND type IN ('table', 'view', 'trigger')`)
+		AND type IN ('table', 'view', 'trigger') ORDER BY rowid`)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,9 @@ func (s *Store) deleteAll() error {
 		}
 		defer s.conn.Exec("PRAGMA defer_foreign_keys = OFF")
 	}
-	// Triggers and views first, then tables (dropping a table drops its indexes).
+	// Triggers and views first, then tables (dropping a table drops its
+	// indexes), in the order they were made: a virtual table comes before
+	// its shadow tables, and dropping it drops them.
 	order := map[string]int{"trigger": 0, "view": 1, "table": 2}
 	slices.SortStableFunc(objs, func(a, b object) int { return order[a.typ] - order[b.typ] })
 	for _, o := range objs {

@@ -23,12 +23,18 @@ var extensions = map[string]func(*sqlite3.Conn) error{
 	"geopoly":   rtree.Register,
 }
 
+// registrations are the extensions' registrations, each once.
+var registrations = []func(*sqlite3.Conn) error{fts5.Register, rtree.Register}
+
 // needModule registers on c the extension whose module err says c lacks,
 // and reports whether it did: the failed statement can then be made
 // again. SQLite reports a missing module as a plain SQLITE_ERROR "no such
 // module: NAME", at prepare time for statements that use a virtual table
-// and at step time for CREATE VIRTUAL TABLE. A user's RAISE() with the
-// same text is a constraint error, not taken for one.
+// and at step time for CREATE VIRTUAL TABLE. The name must be exactly one
+// of the extensions' modules, which SQLite reports missing only while the
+// extension is not registered: an extension is never registered twice on
+// a connection. (A user's RAISE() with the same text is a constraint
+// error, not taken for one.)
 func needModule(c *sqlite3.Conn, err error) bool {
 	const prefix = "no such module: "
 	var e *sqlite3.Error
@@ -36,12 +42,27 @@ func needModule(c *sqlite3.Conn, err error) bool {
 		return false
 	}
 	msg := e.Error()
-	i := strings.LastIndex(msg, prefix)
+	i := strings.Index(msg, prefix)
 	if i < 0 {
 		return false
 	}
 	register := extensions[strings.ToLower(msg[i+len(prefix):])]
 	return register != nil && register(c) == nil
+}
+
+// withModules runs op, which makes a statement on c, again after each
+// failure for want of an extension it then registers (a statement may use
+// several: a join, a trigger's body). Each extension is registered once,
+// so op runs at most once more than there are extensions.
+func withModules(c *sqlite3.Conn, op func() error) error {
+	err := op()
+	for range len(registrations) {
+		if err == nil || !needModule(c, err) {
+			break
+		}
+		err = op()
+	}
+	return err
 }
 
 // execModules runs each statement of sql on c, like c.Exec, registering
@@ -50,23 +71,60 @@ func needModule(c *sqlite3.Conn, err error) bool {
 // of DeleteAll.
 func execModules(c *sqlite3.Conn, sql string) error {
 	for {
-		st, tail, err := c.Prepare(sql)
-		if err != nil && needModule(c, err) {
+		var st *sqlite3.Stmt
+		var tail string
+		err := withModules(c, func() (err error) {
 			st, tail, err = c.Prepare(sql)
-		}
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		if st == nil { // only blanks and comments were left
 			return nil
 		}
-		err = st.Exec()
-		if err != nil && needModule(c, err) {
-			err = st.Exec() // Exec steps to the end and resets, failed or not
-		}
+		// Exec steps to the end and resets, failed or not.
+		err = withModules(c, st.Exec)
 		if err = errors.Join(err, st.Close()); err != nil {
 			return err
 		}
 		sql = tail
 	}
+}
+
+// readyModules gets the object's connection ready for its virtual tables
+// before the connection's first user statement: if the database has any,
+// it registers every extension and connects each table. A statement that
+// uses a virtual table would register its extension anyway (needModule),
+// but SQLite marks a virtual table's shadow tables (FTS5's ft_data, say),
+// which defensive mode keeps user SQL from writing to or dropping, only
+// when it connects the table with its module registered.
+func (s *Store) readyModules() error {
+	st, err := s.prepared("SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'")
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for st.Step() {
+		tables = append(tables, st.ColumnText(0))
+	}
+	if err := errors.Join(st.Err(), st.Reset()); err != nil {
+		return s.afterError(err)
+	}
+	if len(tables) > 0 {
+		for _, register := range registrations {
+			if err := register(s.conn); err != nil {
+				return err
+			}
+		}
+		for _, t := range tables {
+			// Preparing a statement on the table connects it; one whose
+			// module is not an extension's fails, and stays unusable.
+			if st, _, err := s.conn.Prepare("SELECT 1 FROM " + sqlite3.QuoteIdentifier(t)); err == nil {
+				st.Close()
+			}
+		}
+	}
+	s.modulesReady = true
+	return nil
 }

@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -128,4 +129,88 @@ func TestClassSchemaWithFTS5(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A statement may need both extensions (a join, a trigger writing to
+// both): on a connection that has neither yet it registers one, then the
+// other, and runs.
+func TestTwoModulesInOneStatement(t *testing.T) {
+	ts := newTestStore(t)
+	ts.event(func(s *sqlstore.Store) {
+		mustExec(t, s, "CREATE TABLE docs (id INTEGER PRIMARY KEY, body TEXT)")
+		mustExec(t, s, "CREATE VIRTUAL TABLE ft USING fts5(body)")
+		mustExec(t, s, "CREATE VIRTUAL TABLE boxes USING rtree(id, minX, maxX)")
+		mustExec(t, s, `CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN
+			INSERT INTO ft(rowid, body) VALUES (new.id, new.body);
+			INSERT INTO boxes VALUES (new.id, 0, 1);
+		END`)
+	})
+	ts.reopen() // a new connection: no extension registered
+	ts.event(func(s *sqlstore.Store) {
+		mustExec(t, s, "INSERT INTO docs (body) VALUES ('hello')")
+	})
+	ts.reopen()
+	ts.event(func(s *sqlstore.Store) {
+		rows := mustExec(t, s, "SELECT ft.body, boxes.maxX FROM ft JOIN boxes ON boxes.id = ft.rowid WHERE ft MATCH 'hello'")
+		if got := fmt.Sprint(rows); got != "[[hello 1]]" {
+			t.Errorf("join of FTS5 and R*Tree = %s", got)
+		}
+	})
+}
+
+// The shadow tables of a virtual table are read-only to user SQL (SQLite's
+// defensive mode): writing to or dropping one would leave the virtual
+// table unusable, and impossible to drop. DeleteAll drops it all.
+func TestShadowTablesAreReadOnly(t *testing.T) {
+	ts := newTestStore(t)
+	refused := []string{"INSERT INTO ft_data VALUES (12345, x'00')", "DELETE FROM ft_idx", "DROP TABLE ft_config"}
+	ts.event(func(s *sqlstore.Store) {
+		mustExec(t, s, "CREATE VIRTUAL TABLE ft USING fts5(body)")
+		mustExec(t, s, "INSERT INTO ft VALUES ('x')")
+		for _, q := range refused {
+			if _, err := s.Exec(q); err == nil {
+				t.Errorf("%q was accepted on the connection that made the table", q)
+			}
+		}
+	})
+	ts.reopen()
+	ts.event(func(s *sqlstore.Store) {
+		for _, q := range refused {
+			if _, err := s.Exec(q); err == nil {
+				t.Errorf("%q was accepted on a new connection", q)
+			}
+		}
+		if rows := mustExec(t, s, "SELECT count(*) FROM ft_data"); fmt.Sprint(rows) == "[[0]]" {
+			t.Errorf("ft_data reads empty")
+		}
+		if rows := mustExec(t, s, "SELECT count(*) FROM ft WHERE ft MATCH 'x'"); fmt.Sprint(rows) != "[[1]]" {
+			t.Errorf("the index after refused writes: %v", rows)
+		}
+		if err := s.DeleteAll(); err != nil {
+			t.Fatalf("DeleteAll: %v", err)
+		}
+		if rows := mustExec(t, s, "SELECT name FROM sqlite_schema WHERE name LIKE 'ft%'"); len(rows) != 0 {
+			t.Errorf("after DeleteAll: %v", rows)
+		}
+	})
+}
+
+// An FTS5 table whose external content is an internal table cannot read
+// it: FTS5 prepares its own statements as the user's statement runs, and
+// the authorizer sees them.
+func TestFTS5CannotReadInternalTables(t *testing.T) {
+	ts := newTestStore(t)
+	ts.event(func(s *sqlstore.Store) {
+		mustPut(t, s, "secret", []byte("v"))
+		_, err := s.Exec("CREATE VIRTUAL TABLE ft USING fts5(value, content='_durable_kv', content_rowid='key')")
+		if err != nil {
+			return // refused at creation: as good
+		}
+		if _, err := s.Exec("INSERT INTO ft(ft) VALUES ('rebuild')"); !errors.Is(err, sqlstore.ErrNotAllowed) {
+			t.Errorf("rebuild from _durable_kv: %v, want ErrNotAllowed", err)
+		}
+		if _, err := s.Exec("SELECT * FROM ft"); !errors.Is(err, sqlstore.ErrNotAllowed) {
+			t.Errorf("reading _durable_kv through FTS5: %v, want ErrNotAllowed", err)
+		}
+	})
 }

@@ -91,14 +91,20 @@ func (s *Store) prepareOn(c *sqlite3.Conn, query string) (*sqlite3.Stmt, string,
 	if isVacuum(query) {
 		return nil, "", fmt.Errorf("%w: VACUUM is not allowed: it cannot run inside the event's transaction, and VACUUM INTO writes a file outside the object", ErrNotAllowed)
 	}
+	if c == s.conn && !s.modulesReady {
+		if err := s.readyModules(); err != nil {
+			return nil, "", err
+		}
+	}
 	s.auth.user, s.auth.denied, s.auth.ddl, s.auth.pragma = true, "", false, false
-	st, tail, err := c.Prepare(query)
-	s.auth.user = false
-	if err != nil && s.auth.denied == "" && needModule(c, err) {
+	var st *sqlite3.Stmt
+	var tail string
+	err := withModules(c, func() (err error) {
 		s.auth.user = true
 		st, tail, err = c.Prepare(query)
 		s.auth.user = false
-	}
+		return err
+	})
 	if s.auth.pragma && c == s.scratch {
 		s.scratchTainted = true // a PRAGMA may change the connection: do not share it
 	}
@@ -179,12 +185,12 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	}
 	st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, true) // a cached statement counted its last run's
 	cur := &Cursor{s: s, st: st, cached: cached, epoch: s.epoch}
-	cur.hasRow = cur.step()
-	if err := st.Err(); err != nil && needModule(c, err) {
-		// CREATE VIRTUAL TABLE looks its module up as it runs.
+	// CREATE VIRTUAL TABLE looks its module up as it runs.
+	withModules(c, func() error {
 		st.Reset()
 		cur.hasRow = cur.step()
-	}
+		return st.Err()
+	})
 	if err := cur.stepErr(); err != nil {
 		if ddl {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")

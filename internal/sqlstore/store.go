@@ -79,6 +79,7 @@ type Store struct {
 	path string
 
 	conn           *sqlite3.Conn // nil until first use
+	modulesReady   bool          // conn has the extensions its virtual tables need (see readyModules)
 	checked        bool          // exists is known
 	exists         bool          // the file is on disk
 	created        bool          // the file was created since the last TakeCreated
@@ -426,7 +427,7 @@ func (s *Store) openConn() error {
 	if err != nil {
 		return s.fail(fmt.Errorf("open %s: %w", s.path, err))
 	}
-	s.conn = c
+	s.conn, s.modulesReady = c, false
 	c.WALHook(func(_ *sqlite3.Conn, _ string, pages int) error {
 		s.wrote = true
 		s.walPages = pages
@@ -466,8 +467,12 @@ func openConn(uri string, sync Synchronous) (*sqlite3.Conn, error) {
 // would not fit in a KV row.
 const recordOverhead = 64
 
-// setLimits applies the SQL limits of Cloudflare's SQLite-backed objects.
+// setLimits applies the SQL limits of Cloudflare's SQLite-backed objects,
+// and SQLite's defensive mode: SQL cannot write to the shadow tables of a
+// virtual table (FTS5's, R*Tree's), which would leave it unusable and
+// impossible to drop, nor to the schema or the raw pages.
 func setLimits(c *sqlite3.Conn) {
+	c.Config(sqlite3.DBCONFIG_DEFENSIVE, true)
 	c.Limit(sqlite3.LIMIT_LENGTH, MaxValueSize+MaxKeySize+recordOverhead)
 	c.Limit(sqlite3.LIMIT_SQL_LENGTH, MaxSQLLength)
 	c.Limit(sqlite3.LIMIT_COLUMN, MaxColumns)
