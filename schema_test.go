@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,5 +159,21 @@ func TestDeleteAllKeepsTheClassSchema(t *testing.T) {
 	call[struct{}](t, stub, "Add", "again")
 	if n := call[int64](t, stub, "Count", nil); n != 1 {
 		t.Fatalf("Count after DeleteAll and Add = %d, want 1", n)
+	}
+}
+
+// A class schema follows the rules of user SQL: one that controls
+// transactions (which DeleteAll, running the schema again inside an
+// event's transaction, could not) or sets a PRAGMA fails Open.
+func TestClassSchemaFollowsUserSQLRules(t *testing.T) {
+	for _, schema := range []string{
+		"BEGIN; CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL); COMMIT;",
+		"CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL); PRAGMA journal_mode = DELETE",
+		"CREATE TEMP TABLE notes (text TEXT)",
+	} {
+		_, _, err := openWithSchema(t, t.TempDir(), schema)
+		if !errors.Is(err, durable.ErrSQLNotAllowed) || !strings.Contains(err.Error(), `class "notes"`) {
+			t.Errorf("Open with schema %q: %v, want ErrSQLNotAllowed naming the class", schema, err)
+		}
 	}
 }

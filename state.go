@@ -18,9 +18,9 @@ type State struct {
 	id      ID
 	initErr error
 	stale   atomic.Bool
-	// blocking counts the BlockConcurrencyWhile calls running: OutsideGate
-	// inside one keeps the gate.
-	blocking atomic.Int32
+	// blocking is the event running BlockConcurrencyWhile, if any:
+	// OutsideGate in that event keeps the gate.
+	blocking atomic.Pointer[actor.Event]
 }
 
 // ID returns the object's ID. Its Name is set when the object was reached
@@ -62,13 +62,11 @@ func (s *State) BlockConcurrencyWhile(fn func() error) error {
 	if s.stale.Load() {
 		return ErrReset
 	}
-	if s.o.actor.Current() == nil {
+	ev := s.o.actor.Current()
+	if ev == nil {
 		return fmt.Errorf("durable: BlockConcurrencyWhile: %w", ErrNotInEvent)
 	}
-	s.blocking.Add(1)
-	err := fn()
-	s.blocking.Add(-1)
-	if err != nil {
+	if err := s.blockWhile(ev, fn); err != nil {
 		err = fmt.Errorf("%w: initialization failed: %w", ErrReset, err)
 		if s.o.state == s && s.o.inst == nil {
 			s.initErr = err // in the constructor: Activate reports it
@@ -77,6 +75,13 @@ func (s *State) BlockConcurrencyWhile(fn func() error) error {
 		panic(actor.Abort{Err: err})
 	}
 	return nil
+}
+
+// blockWhile runs fn as event ev's BlockConcurrencyWhile callback.
+func (s *State) blockWhile(ev *actor.Event, fn func() error) error {
+	outer := s.blocking.Swap(ev) // nil, or ev itself when nested
+	defer s.blocking.Store(outer)
+	return fn()
 }
 
 // OutsideGate runs fn outside the object's input gate, so other events of
@@ -94,7 +99,7 @@ func (s *State) OutsideGate(fn func() error) error {
 	if s.o.store.InTransaction() {
 		return errors.New("durable: OutsideGate inside Storage.Transaction")
 	}
-	if s.blocking.Load() > 0 {
+	if ev := s.blocking.Load(); ev != nil && ev == s.o.actor.Current() {
 		return fn() // inside BlockConcurrencyWhile: the gate stays held
 	}
 	return s.o.actor.OutsideGate(fn)

@@ -32,8 +32,9 @@ var (
 	ErrOverloaded = errors.New("object overloaded: too many events queued")
 	// ErrEvicted: the actor was evicted; look the object up again.
 	ErrEvicted = errors.New("actor evicted")
-	// ErrReset: the object was reset (a panic, a failed commit) while the
-	// event was queued or outside the gate; the event did not complete.
+	// ErrReset: the object was reset (a panic, a failed commit) by the
+	// event itself, or while it was queued or outside the gate; the event
+	// did not complete. A PanicError is an ErrReset too.
 	ErrReset = errors.New("object reset")
 	// ErrNotInEvent: OutsideGate called with no event holding the gate.
 	ErrNotInEvent = errors.New("not called from an event handler holding the gate")
@@ -114,6 +115,7 @@ type Event struct {
 	grant    chan struct{} // the loop hands the gate back
 	yield    chan yieldMsg // the handler hands it back to the loop
 	gen      uint64        // instance generation the event runs against
+	outside  *outsidePanic // the panic OutsideGate raised again, for its stack
 }
 
 type yieldMsg struct {
@@ -495,15 +497,7 @@ func (a *Actor) call(fn func() error) (err error) {
 				err = ab.Err
 				return
 			}
-			st := stack()
-			if op, ok := v.(outsidePanic); ok {
-				v, st = op.value, op.stack
-				if ab, ok := v.(Abort); ok {
-					err = ab.Err
-					return
-				}
-			}
-			err = &PanicError{Value: v, Stack: st}
+			err = &PanicError{Value: v, Stack: a.stackOf(v)}
 			if a.cfg.OnPanic != nil {
 				a.cfg.OnPanic(v, err.(*PanicError).Stack)
 			}
@@ -690,12 +684,18 @@ func (a *Actor) OutsideGate(fn func() error) error {
 	if ev.gen != a.gen || !a.active {
 		// The object was reset while this handler was outside: the rest of
 		// it would run against state that no longer exists.
+		if panicked != nil && a.cfg.OnPanic != nil {
+			a.cfg.OnPanic(panicked.value, panicked.stack) // logged, not lost
+		}
 		panic(stalePanic{})
 	}
 	if panicked != nil {
 		// Raised again holding the gate, where a handler's panic is
-		// handled: the turn's writes are discarded and the object reset.
-		panic(*panicked)
+		// handled (the turn's writes discarded, the object reset), with its
+		// own value: the handler may recover it. call reports the stack it
+		// was first raised on.
+		ev.outside = panicked
+		panic(panicked.value)
 	}
 	return err
 }
@@ -705,6 +705,30 @@ func (a *Actor) OutsideGate(fn func() error) error {
 type outsidePanic struct {
 	value any
 	stack []byte
+}
+
+// stackOf returns the stack v was first raised on: an OutsideGate
+// callback's, if v is the panic it raised again, else the current one.
+func (a *Actor) stackOf(v any) []byte {
+	if ev := a.current.Load(); ev != nil && ev.outside != nil {
+		op := ev.outside
+		ev.outside = nil
+		if same(op.value, v) {
+			return op.stack
+		}
+	}
+	return stack()
+}
+
+// same reports whether two panic values are the same value (false for
+// values that cannot be compared).
+func same(a, b any) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return a == b
 }
 
 // callOutside runs fn, returning its panic, if any, instead of raising

@@ -75,10 +75,31 @@ func NewTemplate(dir, classSchema string) ([]byte, error) {
 }
 
 // execClassSchema runs a class's schema on a new database (a template or
-// a scratch database).
+// a scratch database), or again after DeleteAll. It runs in a savepoint
+// under the rules of user SQL (the authorizer's): a schema that controls
+// transactions, sets PRAGMAs or vacuums fails here, when the runtime
+// opens, rather than in DeleteAll, inside an event's transaction. The
+// connection is left with no authorizer: callers that had one install it
+// again.
 func execClassSchema(c *sqlite3.Conn, classSchema string) error {
-	if err := execModules(c, classSchema); err != nil {
+	if err := c.Exec("SAVEPOINT class_schema"); err != nil {
+		return err
+	}
+	a := &authorizer{user: true}
+	err := a.install(c)
+	if err == nil {
+		err = execModules(c, classSchema)
+		if err != nil && a.denied != "" {
+			err = fmt.Errorf("%w: %s", ErrNotAllowed, a.denied)
+		}
+	}
+	c.SetAuthorizer(nil)
+	if err == nil {
+		err = checkReserved(c)
+	}
+	if err != nil {
+		c.Exec("ROLLBACK TO class_schema; RELEASE class_schema")
 		return fmt.Errorf("class schema: %w", err)
 	}
-	return checkReserved(c)
+	return c.Exec("RELEASE class_schema")
 }

@@ -299,7 +299,11 @@ func (s *Store) deleteAll() error {
 		return s.afterError(err)
 	}
 	if s.cfg.Schema != "" {
-		if err := execClassSchema(s.conn, s.cfg.Schema); err != nil {
+		err := execClassSchema(s.conn, s.cfg.Schema)
+		if aerr := s.auth.install(s.conn); err == nil {
+			err = aerr
+		}
+		if err != nil {
 			return s.afterError(fmt.Errorf("delete all: %w", err))
 		}
 	}
