@@ -32,7 +32,8 @@ func TestAcquireWhoseCommitFailsLeavesNothing(t *testing.T) {
 	if rerr := os.Remove(filler.Name()); rerr != nil {
 		t.Fatal(rerr)
 	}
-	if !errors.Is(err, durable.ErrReset) {
+	var pe *durable.PanicError
+	if !errors.Is(err, durable.ErrReset) || errors.As(err, &pe) {
 		t.Fatalf("acquire on a full disk: %v; the test needs its commit to fail (durable.ErrReset)", err)
 	}
 	st, err := e.c.Get(ctx, "l")

@@ -109,7 +109,8 @@ func TestPatchWhoseCommitFailsIsNotRead(t *testing.T) {
 	if rerr := os.Remove(filler.Name()); rerr != nil {
 		t.Fatal(rerr)
 	}
-	if !errors.Is(err, durable.ErrReset) {
+	var pe *durable.PanicError
+	if !errors.Is(err, durable.ErrReset) || errors.As(err, &pe) {
 		t.Fatalf("Patch on a full disk: %v; the test needs its commit to fail (durable.ErrReset)", err)
 	}
 	got, err := e.c.Get(ctx, s.ID)
