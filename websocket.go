@@ -151,8 +151,8 @@ func (o *object) socketKey() hibernate.Key { return hibernate.Key{NS: o.ns.name,
 // AcceptWebSocket accepts the WebSocket upgrade r inside the object's HTTP
 // handler (w must be the handler's ResponseWriter). The runtime completes
 // the upgrade after the event, once its writes are durable; messages sent
-// meanwhile are delivered first. Tags (at most 10, each at most 256 bytes)
-// select sockets in WebSockets.
+// meanwhile are delivered first. Tags (at most 10 distinct ones, each of 1
+// to 256 bytes; repeats count once) select sockets in WebSockets.
 func (s *State) AcceptWebSocket(w http.ResponseWriter, r *http.Request, tags ...string) (*WebSocket, error) {
 	rec, ok := w.(*recorder)
 	if !ok {
@@ -164,17 +164,19 @@ func (s *State) AcceptWebSocket(w http.ResponseWriter, r *http.Request, tags ...
 	if !isUpgrade(r) {
 		return nil, ErrNotWebSocket
 	}
-	if len(tags) > MaxWebSocketTags {
-		return nil, fmt.Errorf("%w: %d tags, at most %d", ErrBadTags, len(tags), MaxWebSocketTags)
-	}
 	var uniq []string
 	for _, t := range tags {
-		if len(t) > MaxWebSocketTagSize {
+		switch {
+		case t == "":
+			return nil, fmt.Errorf("%w: an empty tag (WebSockets(\"\") means every socket)", ErrBadTags)
+		case len(t) > MaxWebSocketTagSize:
 			return nil, fmt.Errorf("%w: tag of %d bytes, at most %d", ErrBadTags, len(t), MaxWebSocketTagSize)
+		case slices.Contains(uniq, t):
+			continue
+		case len(uniq) == MaxWebSocketTags:
+			return nil, fmt.Errorf("%w: more than %d distinct tags", ErrBadTags, MaxWebSocketTags)
 		}
-		if !slices.Contains(uniq, t) {
-			uniq = append(uniq, t)
-		}
+		uniq = append(uniq, t)
 	}
 	sock, err := s.o.rt.sockets.Add(s.o.socketKey(), uniq)
 	if err != nil {

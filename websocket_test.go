@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,12 +290,21 @@ func TestSocketsByTag(t *testing.T) {
 			t.Fatalf("sockets tagged %s: %s, want %s", tag, got, want)
 		}
 	}
-	// 11 tags or a 257-byte tag are refused.
+	// 10 distinct tags are accepted however often they repeat, and a
+	// 256-byte tag; 11 distinct tags, a 257-byte tag or an empty tag (one
+	// WebSockets could not select) are refused.
 	many := make([]string, 11)
 	for i := range many {
 		many[i] = fmt.Sprint("t", i)
 	}
-	for _, tags := range [][]string{many, {strings.Repeat("x", 257)}} {
+	repeated := append(slices.Repeat([]string{"same"}, 20), many[:9]...)
+	h.dial(t, "tags", repeated...)
+	h.dial(t, "tags", strings.Repeat("x", 256))
+	writeText(t, a, "tag same")
+	if got := readText(t, a); got != "1" {
+		t.Fatalf("sockets tagged same: %s, want 1", got)
+	}
+	for _, tags := range [][]string{many, {strings.Repeat("x", 257)}, {"red", ""}} {
 		u := h.url + "/tags?tag=" + strings.Join(tags, "&tag=")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, resp, err := websocket.Dial(ctx, u, nil)
