@@ -39,7 +39,8 @@ var (
 	// ErrBadRequestBody: Fetch could not read the request's body (the client
 	// went away or was too slow); the object was not called.
 	ErrBadRequestBody = errors.New("durable: request body could not be read")
-	// ErrTooLarge: a request or response body over the runtime's limit.
+	// ErrTooLarge: a request or response body over the runtime's limit, or
+	// a WebSocket attachment or automatic response over its own.
 	ErrTooLarge = errors.New("durable: body too large")
 	// ErrNotInEvent: a State method that needs the input gate was called
 	// outside of the object's event handlers.
