@@ -128,3 +128,9 @@ func (s *Store) readyModules() error {
 	s.modulesReady = true
 	return nil
 }
+
+// mayHaveVirtualTables reports whether a class schema may have made
+// virtual tables: whether it says VIRTUAL.
+func mayHaveVirtualTables(classSchema string) bool {
+	return strings.Contains(strings.ToLower(classSchema), "virtual")
+}

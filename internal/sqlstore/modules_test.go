@@ -108,13 +108,18 @@ func TestClassSchemaWithFTS5(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewTemplate: %v", err)
 	}
-	cfg := &sqlstore.Config{Template: tmpl, Dirs: &sqlstore.DirCache{}, Scratch: &sqlstore.ScratchPool{Schema: schema}}
+	cfg := &sqlstore.Config{Template: tmpl, Schema: schema, Dirs: &sqlstore.DirCache{}, Scratch: &sqlstore.ScratchPool{Schema: schema}}
 	t.Cleanup(func() { cfg.Scratch.Close() })
 	for i, write := range []bool{false, true} {
 		ts := &testStore{t: t, cfg: cfg, path: filepath.Join(dir, "ns", "ab", fmt.Sprintf("o%d.sqlite", i))}
 		ts.s = sqlstore.New(cfg, ts.path)
 		ts.event(func(s *sqlstore.Store) {
 			if write {
+				// A new object's copy of the template has its shadow
+				// tables protected too, before the table is used.
+				if _, err := s.Exec("DELETE FROM docs_data"); err == nil {
+					t.Error("a new object wrote to a shadow table of its class schema")
+				}
 				mustExec(t, s, "INSERT INTO docs VALUES ('a template of mine')")
 			}
 			rows := mustExec(t, s, "SELECT count(*) FROM docs WHERE docs MATCH 'template'")

@@ -335,6 +335,9 @@ func (s *Store) writer() (*sqlite3.Conn, error) {
 		if err := s.openConn(); err != nil {
 			return nil, err
 		}
+		// A copy of a template without virtual tables: none to get ready
+		// for (see readyModules).
+		s.modulesReady = !ok && !mayHaveVirtualTables(s.cfg.Schema)
 	}
 	if !s.txOpen {
 		if err := s.execInternal("BEGIN"); err != nil {
