@@ -98,7 +98,8 @@ type Stats struct {
 	BucketTATMS int64 `json:"bucket_tat_ms"`
 	// AlarmAtMS is when the cleanup alarm is set for (0 for none).
 	AlarmAtMS int64 `json:"alarm_at_ms"`
-	// DatabaseBytes is the size of the key's database file.
+	// DatabaseBytes is the size of the key's database (Storage.DatabaseSize:
+	// that of an empty one for a key that has no file yet).
 	DatabaseBytes int64 `json:"database_bytes"`
 }
 
