@@ -67,7 +67,7 @@ func (s *State) BlockConcurrencyWhile(fn func() error) error {
 		return fmt.Errorf("durable: BlockConcurrencyWhile: %w", ErrNotInEvent)
 	}
 	if err := s.blockWhile(ev, fn); err != nil {
-		err = fmt.Errorf("%w: initialization failed: %w", ErrReset, err)
+		err = fmt.Errorf("%w: BlockConcurrencyWhile failed: %w", ErrReset, err)
 		if s.o.state == s && s.o.inst == nil {
 			s.initErr = err // in the constructor: Activate reports it
 			return err
