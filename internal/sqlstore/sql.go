@@ -185,12 +185,15 @@ func (s *Store) start(st *sqlite3.Stmt, cached bool, args []any) (*Cursor, error
 	}
 	st.Status(sqlite3.STMTSTATUS_FULLSCAN_STEP, true) // a cached statement counted its last run's
 	cur := &Cursor{s: s, st: st, cached: cached, epoch: s.epoch}
-	// CREATE VIRTUAL TABLE looks its module up as it runs.
-	withModules(c, func() error {
-		st.Reset()
-		cur.hasRow = cur.step()
-		return st.Err()
-	})
+	cur.hasRow = cur.step()
+	if err := st.Err(); err != nil && needModule(c, err) {
+		// CREATE VIRTUAL TABLE looks its module up as it runs.
+		withModules(c, func() error {
+			st.Reset()
+			cur.hasRow = cur.step()
+			return st.Err()
+		})
+	}
 	if err := cur.stepErr(); err != nil {
 		if ddl {
 			c.Exec("ROLLBACK TO ddl; RELEASE ddl")
