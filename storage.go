@@ -102,7 +102,8 @@ func (s *Storage) DatabaseSize() (int64, error) { return s.st().Size() }
 // views and triggers (they would vanish with the connection), VACUUM, and
 // BEGIN, COMMIT, ROLLBACK and SAVEPOINT (use Transaction). Besides SQLite's core functions, JSON
 // and math, the FTS5 full-text search and R*Tree (with geopoly) virtual
-// tables are available, as on Cloudflare. The first row is fetched before
+// tables are available, as on Cloudflare; their shadow tables (ft_data and
+// the like) are read-only to SQL. The first row is fetched before
 // Exec returns, so writes happen even if the cursor is never read. Cursors
 // close when the event's turn ends.
 func (s *Storage) Exec(query string, args ...any) (*Cursor, error) {
