@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/durableobjects/durable/internal/actor"
 	"github.com/durableobjects/durable/internal/alarm"
 	"github.com/durableobjects/durable/internal/barrier"
+	"github.com/durableobjects/durable/internal/hibernate"
 	"github.com/durableobjects/durable/internal/sqlstore"
 )
 
@@ -261,6 +263,21 @@ type eventInfo struct {
 	mu       sync.Mutex // Send may be called from any goroutine
 	sends    []func()   // run once the event's writes are durable
 	released bool
+	closing  []*hibernate.Socket // closed by the event, the close held with its sends
+}
+
+// close notes that the event closes sock (with its sends); closed reports
+// whether it did.
+func (info *eventInfo) close(sock *hibernate.Socket) {
+	info.mu.Lock()
+	info.closing = append(info.closing, sock)
+	info.mu.Unlock()
+}
+
+func (info *eventInfo) closed(sock *hibernate.Socket) bool {
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	return slices.Contains(info.closing, sock)
 }
 
 // hold adds f to the sends of the event; it reports false once the event

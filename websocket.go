@@ -108,12 +108,13 @@ func (ws *WebSocket) LastAutoResponse() (time.Time, bool) {
 // Send sends a message. Like every result of an event it leaves only once
 // the event's writes are durable, and not at all if the event fails. A
 // client that does not read is disconnected (1008) rather than buffered
-// without bound.
+// without bound. A socket that is closed, or that the running event closed,
+// takes no message: ErrSocketClosed.
 func (ws *WebSocket) Send(typ MessageType, data []byte) error {
 	if typ != MessageText && typ != MessageBinary {
 		return fmt.Errorf("durable: invalid message type %d", typ)
 	}
-	if ws.s.IsClosed() {
+	if ws.s.IsClosed() || ws.closedByThisEvent() {
 		return ErrSocketClosed
 	}
 	data = slices.Clone(data)
@@ -138,8 +139,19 @@ func (ws *WebSocket) Close(code int, reason string) error {
 	case !utf8.ValidString(reason):
 		return fmt.Errorf("%w: reason is not valid UTF-8", ErrBadClose)
 	}
+	if ev := ws.o.actor.Current(); ev != nil {
+		ev.Value.(*eventInfo).close(ws.s)
+	}
 	ws.o.holdOutput(func() { ws.s.Close(websocket.StatusCode(code), reason) })
 	return nil
+}
+
+// closedByThisEvent reports whether the event running closed the socket:
+// its close waits for the event's writes with its sends, but the socket
+// takes no more messages from then on.
+func (ws *WebSocket) closedByThisEvent() bool {
+	ev := ws.o.actor.Current()
+	return ev != nil && ev.Value.(*eventInfo).closed(ws.s)
 }
 
 // maxCloseReason is the longest reason a close frame holds: 125 bytes of

@@ -51,6 +51,16 @@ func (r *room) WebSocketMessage(ctx context.Context, ws *durable.WebSocket, typ 
 		return ws.SendText("attachment " + string(ws.Attachment()))
 	case strings.HasPrefix(msg, "tag "):
 		return ws.SendText(fmt.Sprint(len(r.st.WebSockets(strings.TrimPrefix(msg, "tag ")))))
+	case msg == "close then send", msg == "close then panic":
+		if err := ws.Close(4000, "bye"); err != nil {
+			return err
+		}
+		err := ws.SendText("after the close")
+		r.closes <- fmt.Sprintf("send after close: %v", err)
+		if msg == "close then panic" {
+			panic("after closing")
+		}
+		return nil
 	case strings.HasPrefix(msg, "close "):
 		var code int
 		var reason string
@@ -366,6 +376,34 @@ func TestServerCloseArguments(t *testing.T) {
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Reason != strings.Repeat("r", 123) {
 		t.Fatalf("after a valid close: %v", err)
+	}
+}
+
+// A socket the running event closed takes no more messages
+// (ErrSocketClosed), though its close waits for the event's writes; if the
+// event fails, the close is dropped with its sends and the socket stays
+// open.
+func TestSendAfterCloseInTheSameEvent(t *testing.T) {
+	h := newWSHarness(t, nil)
+	c := h.dial(t, "closing")
+	writeText(t, c, "close then panic")
+	if got := <-h.closes; got != "send after close: "+durable.ErrSocketClosed.Error() {
+		t.Fatalf("%s, want ErrSocketClosed", got)
+	}
+	writeText(t, c, "hello") // the socket is open: the failed event's close was dropped
+	if got := readText(t, c); got != "ack 1" {
+		t.Fatalf("after a failed event's close: %q", got)
+	}
+	writeText(t, c, "close then send")
+	if got := <-h.closes; got != "send after close: "+durable.ErrSocketClosed.Error() {
+		t.Fatalf("%s, want ErrSocketClosed", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4000 {
+		t.Fatalf("after close then send: %v, want the close 4000 and no message", err)
 	}
 }
 
