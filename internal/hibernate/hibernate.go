@@ -145,22 +145,32 @@ func (r *Registry) Add(key Key, tags []string) (*Socket, error) {
 // Attach gives a registered socket its connection and starts reading it.
 func (r *Registry) Attach(s *Socket, conn *websocket.Conn) {
 	conn.SetReadLimit(r.cfg.MaxMessage)
+	// The goroutines are counted under r.mu, where Shutdown marks the
+	// registry shut before it waits for them: none is added to a Wait
+	// that has begun.
+	r.mu.Lock()
+	shut := r.shutdown
 	s.mu.Lock()
 	s.conn = conn
-	closed := s.closed
-	start := len(s.queue) > 0 && !s.writing
+	closed := s.closed || shut
+	start := !closed && len(s.queue) > 0 && !s.writing
 	if start {
 		s.writing = true
 	}
 	s.mu.Unlock()
+	if !closed {
+		r.wg.Add(1)
+		if start {
+			r.wg.Add(1)
+		}
+	}
+	r.mu.Unlock()
 	if closed {
 		conn.Close(websocket.StatusGoingAway, "")
 		return
 	}
-	r.wg.Add(1)
 	go s.read()
 	if start {
-		r.wg.Add(1)
 		go s.write()
 	}
 }
