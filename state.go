@@ -25,7 +25,15 @@ type State struct {
 
 // ID returns the object's ID. Its Name is set when the object was reached
 // through a name since it was last activated.
-func (s *State) ID() ID { return s.id }
+func (s *State) ID() ID {
+	id := s.id
+	if id.name == "" {
+		if n := s.o.name.Load(); n != nil { // reached by name since activation
+			id.name = *n
+		}
+	}
+	return id
+}
 
 // Storage returns the object's storage.
 func (s *State) Storage() *Storage { return &s.o.storage }
