@@ -3,6 +3,8 @@ package durable_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/durableobjects/durable"
+	"github.com/durableobjects/durable/durabletest"
 )
 
 // s31FDs counts the process's open file descriptors.
@@ -117,4 +120,45 @@ func s31Close(t *testing.T, rt *durable.Runtime, d time.Duration) error {
 		t.Fatalf("Close did not return within %v (+5 s) though its context ended\n%s", d, buf[:n])
 		return nil
 	}
+}
+
+// s31RoomServer registers s31Room on rt, opens rt and serves its objects
+// over HTTP on loopback: the namespace, the ws:// URL and the server.
+func s31RoomServer(t *testing.T, rt *durable.Runtime, rec *s31WSRec) (*durable.Namespace, string, *http.Server) {
+	t.Helper()
+	ns, err := rt.Register("room", func(st *durable.State) any { return &s31Room{st: st, rec: rec} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ns.GetByName(strings.TrimPrefix(r.URL.Path, "/")).ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	return ns, "ws://" + ln.Addr().String(), srv
+}
+
+// s31Evict moves clock on and evicts rt's idle objects every 2 ms until
+// the returned stop is called (which waits for it).
+func s31Evict(rt *durable.Runtime, clock *durabletest.Clock) (stop func()) {
+	stopc, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stopc:
+				return
+			case <-time.After(2 * time.Millisecond):
+				clock.Advance(20 * time.Millisecond)
+				durable.EvictIdle(rt)
+			}
+		}
+	}()
+	return func() { close(stopc); <-done }
 }

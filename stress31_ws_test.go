@@ -3,7 +3,6 @@ package durable_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,37 +94,9 @@ func TestStress31WebSocketsUnderEviction(t *testing.T) {
 	rt.Clock = clock
 	rt.MaxActive = 2
 	rt.IdleTimeout = 10 * time.Millisecond
-	ns, err := rt.Register("room", func(st *durable.State) any { return &s31Room{st: st, rec: rec} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ns.GetByName(strings.TrimPrefix(r.URL.Path, "/")).ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	url := "ws://" + ln.Addr().String()
+	_, url, srv := s31RoomServer(t, rt, rec)
 
-	stopEvict := make(chan struct{})
-	evictDone := make(chan struct{})
-	go func() {
-		defer close(evictDone)
-		for {
-			select {
-			case <-stopEvict:
-				return
-			case <-time.After(2 * time.Millisecond):
-				clock.Advance(20 * time.Millisecond)
-				durable.EvictIdle(rt)
-			}
-		}
-	}()
+	stopEvict := s31Evict(rt, clock)
 
 	const rooms, perRoom, msgs = 10, 5, 100
 	type client struct {
@@ -230,8 +201,7 @@ func TestStress31WebSocketsUnderEviction(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // room for a duplicate to show
-	close(stopEvict)
-	<-evictDone
+	stopEvict()
 	rec.mu.Lock()
 	for _, cl := range clients {
 		got := rec.closes[cl.label]

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,36 +37,8 @@ func TestStress31WebSocketsAbruptAndClose(t *testing.T) {
 	rt.Clock = clock
 	rt.MaxActive = 2
 	rt.IdleTimeout = 10 * time.Millisecond
-	ns, err := rt.Register("room", func(st *durable.State) any { return &s31Room{st: st, rec: rec} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rt.Open(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ns.GetByName(strings.TrimPrefix(r.URL.Path, "/")).ServeHTTP(w, r)
-	})}
-	go srv.Serve(ln)
-	url := "ws://" + ln.Addr().String()
-	stopEvict := make(chan struct{})
-	evictDone := make(chan struct{})
-	go func() {
-		defer close(evictDone)
-		for {
-			select {
-			case <-stopEvict:
-				return
-			case <-time.After(2 * time.Millisecond):
-				clock.Advance(20 * time.Millisecond)
-				durable.EvictIdle(rt)
-			}
-		}
-	}()
+	_, url, srv := s31RoomServer(t, rt, rec)
+	stopEvict := s31Evict(rt, clock)
 
 	const rooms, perRoom = 8, 5
 	type client struct {
@@ -154,8 +124,7 @@ func TestStress31WebSocketsAbruptAndClose(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 	t.Logf("Close took %v", time.Since(closeStart))
-	close(stopEvict)
-	<-evictDone
+	stopEvict()
 	wg.Wait()
 	rec.mu.Lock()
 	for _, cl := range clients {

@@ -131,22 +131,7 @@ func TestStress31CloseDuringUpgradeBurst(t *testing.T) {
 	for round := range 30 {
 		rec := &s31WSRec{closes: map[string][]string{}}
 		rt := durable.NewRuntime(t.TempDir())
-		ns, err := rt.Register("room", func(st *durable.State) any { return &s31Room{st: st, rec: rec} })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rt.Open(); err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ns.GetByName(strings.TrimPrefix(r.URL.Path, "/")).ServeHTTP(w, r)
-		})}
-		go srv.Serve(ln)
-		url := "ws://" + ln.Addr().String()
+		_, url, srv := s31RoomServer(t, rt, rec)
 		tr := &http.Transport{}
 		client := &http.Client{Transport: tr}
 		start := make(chan struct{})
